@@ -13,6 +13,7 @@ server's job.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -96,7 +97,7 @@ class Store(Protocol):
     def current_revision(self) -> int:
         ...
 
-    def changes_since(self, revision: int, resource: str | None = None) -> list[Change]:
+    def changes_since(self, revision: int, resource: str | None = None) -> builtins.list[Change]:
         """Log rows with revision > `revision`, oldest first (optionally one resource).
         Raises errors.Gone if `revision` is older than the compacted window."""
         ...

@@ -1,0 +1,152 @@
+"""The API server as an ASGI application: `create_app(options) -> FastAPI`.
+
+The store is opened, the built-in namespaces are made and interrupted namespace
+deletions resume in the app's lifespan; `/readyz` answers 200 only after that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from mkube.api.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, NotFound, ServiceUnavailable
+from mkube.apiserver import discovery, namespaces
+from mkube.apiserver.context import ServerContext
+from mkube.apiserver.dispatch import dispatch
+from mkube.apiserver.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from mkube.apiserver.metrics import Metrics, MetricsMiddleware
+from mkube.apiserver.openapi import OpenApiDocs
+from mkube.apiserver.options import ApiServerOptions
+from mkube.apiserver.responses import error_response, json_response, raw_json_response
+from mkube.apiserver.storage.base import Store
+from mkube.apiserver.storage_wiring import open_hub, open_store, start_compaction
+
+log = logging.getLogger("mkube.apiserver")
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def create_app(options: ApiServerOptions | None = None, *, store: Store | None = None) -> FastAPI:
+    """The FastAPI app of one API server. `store` overrides the one opened from
+    `options.datastore_url`/`data_dir` (the app then does not close it)."""
+    options = options or ApiServerOptions()
+    metrics = Metrics()
+    openapi_docs = OpenApiDocs()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        the_store: Store = store if store is not None else await asyncio.to_thread(open_store, options)
+        hub = open_hub(the_store)
+        ctx = ServerContext(options=options, store=the_store, hub=hub, metrics=metrics,
+                            http=httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)))
+        metrics.revision_fn = the_store.current_revision
+        app.state.ctx = ctx
+        unsubscribe = the_store.subscribe(lambda change: namespaces.on_change(ctx, change))
+        stop_compaction = start_compaction(the_store, options)
+        try:
+            await namespaces.bootstrap(ctx)
+            ctx.ready = True
+            log.info("apiserver ready", extra={"datastore": options.effective_datastore_url.split("@")[-1]})
+            yield
+        finally:
+            ctx.ready = False
+            for task in list(ctx.tasks):
+                task.cancel()
+            for task in list(ctx.tasks):
+                with contextlib.suppress(BaseException):
+                    await task
+            stop_compaction()
+            unsubscribe()
+            close = getattr(hub, "close", None)
+            if close is not None:
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+            await ctx.http.aclose()
+            if own_store:
+                await asyncio.to_thread(the_store.close)
+
+    app = FastAPI(title="mkube apiserver", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    async def version(request: Request) -> Response:
+        return json_response(discovery.version_info())
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        ctx: ServerContext | None = getattr(request.app.state, "ctx", None)
+        if ctx is None or not ctx.ready:
+            return error_response(ServiceUnavailable("the API server is not ready"))
+        return PlainTextResponse("ok")
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    async def openapi_root(request: Request) -> Response:
+        return raw_json_response(openapi_docs.root)
+
+    async def openapi_doc(request: Request) -> Response:
+        path = request.path_params["path"].strip("/")
+        doc = openapi_docs.documents.get(path)
+        if doc is None:
+            return error_response(NotFound("", "", message=f"no OpenAPI v3 document for {path!r}"))
+        return raw_json_response(doc)
+
+    async def openapi_v2(request: Request) -> Response:
+        return error_response(NotFound("", "", message="OpenAPI v2 is not served; use /openapi/v3"))
+
+    app.add_route("/version", version, methods=["GET"])
+    for path in ("/healthz", "/livez"):
+        app.add_route(path, healthz, methods=["GET"])
+    app.add_route("/readyz", readyz, methods=["GET"])
+    app.add_route("/metrics", metrics_endpoint, methods=["GET"])
+    app.add_route("/openapi/v3", openapi_root, methods=["GET"])
+    app.add_route("/openapi/v3/{path:path}", openapi_doc, methods=["GET"])
+    app.add_route("/openapi/v2", openapi_v2, methods=["GET"])
+    for path in ("/api", "/api/{path:path}", "/apis", "/apis/{path:path}"):
+        app.add_route(path, dispatch, methods=_METHODS)
+    _install_exception_handlers(app)
+    return app
+
+
+def _install_exception_handlers(app: FastAPI) -> None:
+    async def http_error(request: Request, exc: Any) -> Response:
+        code = getattr(exc, "status_code", 500)
+        if code == 404:
+            err: ApiError = NotFound("", "", message=f"the server could not find the requested resource "
+                                                     f"({request.url.path})")
+        elif code == 405:
+            err = MethodNotAllowed(f"the server does not allow this method on the requested resource "
+                                   f"({request.method} {request.url.path})")
+        else:
+            err = ApiError(message=str(getattr(exc, "detail", "")) or "request failed", code=code,
+                           reason="BadRequest" if code == 400 else "InternalError")
+        return error_response(err)
+
+    async def validation_error(request: Request, exc: Any) -> Response:
+        return error_response(BadRequest("the request is malformed"))
+
+    async def api_error(request: Request, exc: Any) -> Response:
+        return error_response(exc)
+
+    async def unexpected(request: Request, exc: Any) -> Response:
+        log.error("unhandled error", extra={"method": request.method, "path": request.url.path}, exc_info=exc)
+        return error_response(InternalError("an internal error occurred; see the API server log"))
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,72 @@
+"""What the dispatcher knows about one resource request, and the query parameters
+every verb shares (dryRun, fieldValidation, resourceVersion, limit, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from mkube.api.errors import BadRequest
+from mkube.api.kinds import ResourceType
+from mkube.apiserver.context import ServerContext
+
+Obj = dict[str, Any]
+
+FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+
+
+@dataclass
+class ResourceRequest:
+    request: Request
+    ctx: ServerContext
+    rt: ResourceType
+    namespace: str | None  # from the path; None for cluster scope / all namespaces
+    name: str | None
+    subresource: str | None
+    watch_path: bool = False  # legacy /watch/ prefix
+
+    def q(self, key: str) -> str | None:
+        return self.request.query_params.get(key)
+
+    @property
+    def dry_run(self) -> bool:
+        values = self.request.query_params.getlist("dryRun")
+        for v in values:
+            if v != "All":
+                raise BadRequest(f'dryRun: Unsupported value: "{v}": supported values: "All"')
+        return bool(values)
+
+    @property
+    def field_validation(self) -> str:
+        v = self.q("fieldValidation")
+        if v in (None, ""):
+            return "Warn"
+        if v not in FIELD_VALIDATION:
+            raise BadRequest(f'fieldValidation: Unsupported value: "{v}": supported values: "Strict", "Warn", "Ignore"')
+        return v
+
+    def int_param(self, key: str, *, minimum: int | None = 0) -> int | None:
+        raw = self.q(key)
+        if raw in (None, ""):
+            return None
+        try:
+            value = int(raw)  # type: ignore[arg-type]
+        except ValueError:
+            raise BadRequest(f"{key}: invalid value {raw!r}: must be an integer") from None
+        if minimum is not None and value < minimum:
+            raise BadRequest(f"{key}: invalid value {value}: must be greater than or equal to {minimum}")
+        return value
+
+    def bool_param(self, key: str) -> bool:
+        raw = self.q(key)
+        if raw in (None, "", "0", "false", "False"):
+            return False
+        if raw in ("1", "true", "True"):
+            return True
+        raise BadRequest(f"{key}: invalid value {raw!r}: must be true or false")
+
+    @property
+    def is_watch(self) -> bool:
+        return self.watch_path or self.bool_param("watch")

@@ -1,0 +1,80 @@
+"""Running the API server: `run(options)` (uvicorn) and the `apiserver` CLI command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mkube.apiserver.options import ApiServerOptions
+
+__all__ = ["ApiServerOptions", "apiserver_command", "run"]
+
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, msg, extra fields, traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+                               "logger": record.name, "msg": record.getMessage()}
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                out[key] = value if isinstance(value, str | int | float | bool | None) else str(value)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def configure_logging(options: ApiServerOptions) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if options.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger("mkube")
+    root.handlers[:] = [handler]
+    root.setLevel(options.log_level.upper())
+    root.propagate = False
+
+
+def run(options: ApiServerOptions) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn handles both and shuts down cleanly)."""
+    import uvicorn
+
+    from mkube.apiserver.app import create_app
+
+    configure_logging(options)
+    config = uvicorn.Config(create_app(options), host=options.bind_address, port=options.port,
+                            log_level="warning", access_log=False, lifespan="on",
+                            timeout_keep_alive=60, timeout_graceful_shutdown=5, loop="auto", http="auto")
+    uvicorn.Server(config).run()
+
+
+@click.command("apiserver")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("./mkube-data"), show_default=True,
+              help="Directory of the default SQLite database (state.db).")
+@click.option("--port", type=int, default=6443, show_default=True)
+@click.option("--bind-address", default="127.0.0.1", show_default=True)
+@click.option("--datastore-url", default=None, help="SQLAlchemy URL (sqlite:///... or postgresql://...).")
+@click.option("--compaction-keep", type=int, default=10_000, show_default=True,
+              help="Change-log rows kept by compaction.")
+@click.option("--compaction-interval", type=float, default=60.0, show_default=True, help="Seconds.")
+@click.option("--max-request-body-bytes", type=int, default=3 * 1024 * 1024, show_default=True)
+@click.option("--watch-bookmark-interval", type=float, default=10.0, show_default=True, help="Seconds.")
+@click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
+@click.option("--log-level", default="info", show_default=True)
+def apiserver_command(data_dir: Path, port: int, bind_address: str, datastore_url: str | None,
+                      compaction_keep: int, compaction_interval: float, max_request_body_bytes: int,
+                      watch_bookmark_interval: float, log_format: str, log_level: str) -> None:
+    """Run the API server alone."""
+    run(ApiServerOptions(data_dir=data_dir, port=port, bind_address=bind_address, datastore_url=datastore_url,
+                         compaction_keep=compaction_keep, compaction_interval_seconds=compaction_interval,
+                         max_request_body_bytes=max_request_body_bytes,
+                         watch_bookmark_interval_seconds=watch_bookmark_interval,
+                         log_format=log_format, log_level=log_level))

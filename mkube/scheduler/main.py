@@ -1,0 +1,64 @@
+"""`mkube scheduler --server URL`: run the scheduler until SIGTERM/SIGINT.
+
+`run()` is what mkube.cli wires; `python -m mkube.scheduler.main --server URL` runs the
+same thing without the launcher (used by tests that kill the process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+
+from mkube.client import Client
+from mkube.scheduler.scheduler import DEFAULT_SCHEDULER_NAME, Scheduler
+
+log = logging.getLogger(__name__)
+
+
+def run(server_url: str, token: str | None = None, *, scheduler_name: str = DEFAULT_SCHEDULER_NAME,
+        seed: int | None = None, bind_workers: int = 4, ca_file: str | None = None,
+        insecure_skip_verify: bool = False, stop: threading.Event | None = None) -> None:
+    """Schedule pods of `scheduler_name` on the cluster at `server_url` until SIGTERM or
+    SIGINT (or until `stop` is set). Signal handlers are installed only when called from
+    the main thread. Raises TimeoutError if the API server cannot be listed at start."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    client = Client(server_url, token=token, ca_file=ca_file, insecure_skip_verify=insecure_skip_verify,
+                    user_agent="mkube-scheduler")
+    scheduler = Scheduler(client, scheduler_name=scheduler_name, seed=seed, bind_workers=bind_workers)
+    try:
+        scheduler.start()
+        log.info("scheduler: running against %s", server_url)
+        while not stop.wait(1.0):
+            pass
+    finally:
+        log.info("scheduler: stopping")
+        scheduler.stop()
+        client.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="mkube scheduler", description=__doc__)
+    parser.add_argument("--server", required=True, help="API server URL, e.g. http://127.0.0.1:6443")
+    parser.add_argument("--token", default=None, help="bearer token")
+    parser.add_argument("--scheduler-name", default=DEFAULT_SCHEDULER_NAME)
+    parser.add_argument("--seed", type=int, default=None, help="seed for reproducible tie-breaks")
+    parser.add_argument("--bind-workers", type=int, default=4)
+    parser.add_argument("--certificate-authority", default=None)
+    parser.add_argument("--insecure-skip-tls-verify", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(args.server, args.token, scheduler_name=args.scheduler_name, seed=args.seed,
+        bind_workers=args.bind_workers, ca_file=args.certificate_authority,
+        insecure_skip_verify=args.insecure_skip_tls_verify)
+
+
+if __name__ == "__main__":
+    main()
