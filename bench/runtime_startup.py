@@ -29,9 +29,15 @@ from mkube.kubelet.runtime.docker import DockerRuntime
 LABELS = {"mkube.test": "1", "mkube.test.id": f"bench-{uuid.uuid4().hex[:12]}"}
 
 
-def measure(runs: int, fn: Callable[[], float]) -> list[float]:
-    fn()  # warm-up (connections, page cache)
-    return [fn() for _ in range(runs)]
+def measure(runs: int, cases: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Interleave the cases (one of each per round) so that load drift hits all alike."""
+    for fn in cases.values():
+        fn()  # warm-up (connections, page cache)
+    out: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(runs):
+        for name, fn in cases.items():
+            out[name].append(fn())
+    return out
 
 
 def main() -> None:
@@ -67,11 +73,8 @@ def main() -> None:
             return time.perf_counter() - t0
         return run
 
-    results: dict[str, list[float]] = {}
     try:
-        results["raw"] = measure(opts.runs, raw)
-        results["pod(1)"] = measure(opts.runs, pod(1))
-        results["pod(2)"] = measure(opts.runs, pod(2))
+        results = measure(opts.runs, {"raw": raw, "pod(1)": pod(1), "pod(2)": pod(2)})
     finally:
         for cid in made:
             with contextlib.suppress(docker.errors.NotFound):

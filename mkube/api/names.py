@@ -66,6 +66,7 @@ CONFIG_KEY_MSG = _regex_msg(
 
 
 def is_dns1123_label(value: str) -> list[str]:
+    """Lowercase RFC 1123 label, at most 63 characters (namespace names, container names)."""
     errs = []
     if len(value) > DNS1123_LABEL_MAX:
         errs.append(_max_len(DNS1123_LABEL_MAX))
@@ -75,6 +76,7 @@ def is_dns1123_label(value: str) -> list[str]:
 
 
 def is_dns1123_subdomain(value: str) -> list[str]:
+    """Lowercase RFC 1123 subdomain, at most 253 characters (most object names)."""
     errs = []
     if len(value) > DNS1123_SUBDOMAIN_MAX:
         errs.append(_max_len(DNS1123_SUBDOMAIN_MAX))
@@ -84,6 +86,7 @@ def is_dns1123_subdomain(value: str) -> list[str]:
 
 
 def is_dns1035_label(value: str) -> list[str]:
+    """RFC 1035 label: starts with a letter, at most 63 characters (service names)."""
     errs = []
     if len(value) > DNS1035_LABEL_MAX:
         errs.append(_max_len(DNS1035_LABEL_MAX))
@@ -120,6 +123,7 @@ def is_qualified_name(value: str) -> list[str]:
 
 
 def is_label_value(value: str) -> list[str]:
+    """Empty, or at most 63 alphanumerics, '-', '_', '.' starting and ending alphanumeric."""
     errs = []
     if len(value) > LABEL_VALUE_MAX:
         errs.append(_max_len(LABEL_VALUE_MAX))
@@ -129,10 +133,12 @@ def is_label_value(value: str) -> list[str]:
 
 
 def is_env_var_name(value: str) -> list[str]:
+    """A C-identifier-like environment variable name (also '-' and '.')."""
     return [] if _ENV_VAR.match(value) else [ENV_VAR_MSG]
 
 
 def is_config_map_key(value: str) -> list[str]:
+    """A ConfigMap/Secret data key: a usable file name."""
     errs = []
     if len(value) > CONFIG_KEY_MAX:
         errs.append(_max_len(CONFIG_KEY_MAX))
@@ -164,10 +170,12 @@ def is_port_name(value: str) -> list[str]:
 
 
 def is_port_num(port: int) -> list[str]:
+    """1-65535."""
     return [] if 1 <= port <= 65535 else ["must be between 1 and 65535, inclusive"]
 
 
 def is_ip(value: str) -> bool:
+    """True for an IPv4 or IPv6 address."""
     import ipaddress
 
     try:

@@ -374,9 +374,8 @@ def _diff_maps(orig: Mapping[str, Any], mod: Mapping[str, Any], schema: Schema |
                 patch[k] = sub
         elif isinstance(mv, list) and isinstance(ov, list) and f is not None and (f.key or f.merge):
             _diff_list(patch, k, ov, mv, f, ignore_deletions, ignore_changes)
-        elif mv != ov or type(mv) is not type(ov):
-            if not ignore_changes:
-                patch[k] = _clone(mv)
+        elif (mv != ov or type(mv) is not type(ov)) and not ignore_changes:
+            patch[k] = _clone(mv)
     if not ignore_deletions:
         for k in orig:
             if k not in mod:

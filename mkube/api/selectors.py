@@ -394,6 +394,8 @@ def supported_fields(kind: str, namespaced: bool = True) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class FieldRequirement:
+    """One term of a field selector: `field=value` or `field!=value`."""
+
     field: str
     op: str  # "=" or "!="
     value: str

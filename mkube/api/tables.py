@@ -385,6 +385,7 @@ def _lb_ingress(svc: Obj, wide: bool) -> str:
 
 
 def service_external_ip(svc: Obj, wide: bool = True) -> str:
+    """The EXTERNAL-IP cell (printers.getServiceExternalIP)."""
     spec = _dict(svc.get("spec"))
     typ = _str(spec.get("type")) or "ClusterIP"
     external = [_str(x) for x in _list(spec.get("externalIPs"))]
@@ -491,6 +492,7 @@ def node_status(node: Obj) -> str:
 
 
 def node_roles(node: Obj) -> str:
+    """Roles from `node-role.kubernetes.io/<role>` and `kubernetes.io/role` labels, or `<none>`."""
     roles = set()
     for k, v in _dict(_m(node, "metadata", "labels")).items():
         if k.startswith("node-role.kubernetes.io/"):

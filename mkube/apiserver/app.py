@@ -20,7 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from mkube.api.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, NotFound, ServiceUnavailable
+from mkube.api.errors import (
+    ApiError,
+    BadRequest,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+)
 from mkube.apiserver import discovery, namespaces
 from mkube.apiserver.context import ServerContext
 from mkube.apiserver.dispatch import dispatch

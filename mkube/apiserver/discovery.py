@@ -97,5 +97,8 @@ def resource_list(group: str, version: str) -> Obj | None:
     for rt in kinds:
         resources.append(_resource_entry(rt))
         resources.extend(_subresource_entry(rt, sub) for sub in rt.subresources)
+    if (group, version) == ("", "v1"):
+        resources.append({"name": "bindings", "singularName": "binding", "namespaced": True, "kind": "Binding",
+                          "verbs": ["create"]})
     return {"kind": "APIResourceList", "apiVersion": "v1",
             "groupVersion": f"{group}/{version}" if group else version, "resources": resources}

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mkube.api.errors import ApiError, InternalError, MethodNotAllowed, NotFound
+from mkube.api.errors import ApiError, InternalError, MethodNotAllowed
 from mkube.api.kinds import RESOURCES, ResourceType
 from mkube.apiserver import discovery, handlers, subresources, watching
 from mkube.apiserver.context import ServerContext
@@ -25,6 +25,7 @@ Handler = Callable[[ResourceRequest], Awaitable[Response]]
 
 _BY_GVP: dict[tuple[str, str, str], ResourceType] = {(rt.group, rt.version, rt.plural): rt for rt in RESOURCES}
 _NS_SUBRESOURCES = {"status", "finalize"}
+PODS = _BY_GVP[("", "v1", "pods")]
 
 # (subresource, method) -> (verb, handler)
 _ITEM: dict[tuple[str | None, str], tuple[str, Handler]] = {
@@ -51,8 +52,9 @@ _COLLECTION: dict[str, tuple[str, Handler]] = {
 }
 
 
-def _not_found(path: str) -> NotFound:
-    return NotFound("", "", message=f"the server could not find the requested resource ({path})")
+def _not_found(path: str) -> ApiError:
+    return ApiError(message=f"the server could not find the requested resource ({path})", code=404,
+                    reason="NotFound")
 
 
 async def dispatch(request: Request) -> Response:
@@ -103,6 +105,13 @@ async def _dispatch(request: Request, ctx: ServerContext) -> Response:
         raise _not_found(path)
     rt = _BY_GVP.get((group, version, rest[0]))
     if rt is None:
+        if (group, version, rest[0]) == ("", "v1", "bindings") and namespace is not None and len(rest) == 1:
+            # POST /api/v1/namespaces/{ns}/bindings: the Binding names its pod
+            if method != "POST":
+                raise MethodNotAllowed(f"the server does not allow this method on bindings ({method})")
+            request.scope["mkube.labels"] = ("create", "bindings", "")
+            return await subresources.create_binding(ResourceRequest(request, ctx, PODS, namespace, None,
+                                                                     "binding"))
         raise _not_found(path)
     name = rest[1] if len(rest) > 1 else None
     sub = rest[2] if len(rest) > 2 else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -27,10 +28,8 @@ class Metrics:
 
     def render(self) -> bytes:
         if self.revision_fn is not None:
-            try:
+            with contextlib.suppress(Exception):  # a scrape never fails because of the store
                 self.revision.set(self.revision_fn())
-            except Exception:  # noqa: BLE001 - a metrics scrape never fails because of the store
-                pass
         return generate_latest(self.registry)
 
 

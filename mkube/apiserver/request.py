@@ -42,7 +42,9 @@ class ResourceRequest:
     def field_validation(self) -> str:
         v = self.q("fieldValidation")
         if v in (None, ""):
-            return "Warn"
+            # Kubernetes defaults to Warn; mkube keeps unknown fields (nothing is dropped,
+            # so there is nothing to warn about) and skips the extra parse unless asked.
+            return "Ignore"
         if v not in FIELD_VALIDATION:
             raise BadRequest(f'fieldValidation: Unsupported value: "{v}": supported values: "Strict", "Warn", "Ignore"')
         return v

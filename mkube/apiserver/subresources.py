@@ -19,6 +19,10 @@ from mkube.apiserver.responses import json_response, object_response, parse_acce
 from mkube.apiserver.streaming import DisconnectAwareStream
 
 Obj = dict[str, Any]
+
+
+def _as_dict(value: Any) -> Obj:
+    return value if isinstance(value, dict) else {}
 NODES: ResourceType = by_path("", "v1", "nodes")  # type: ignore[assignment]
 
 
@@ -91,7 +95,7 @@ async def update_scale(r: ResourceRequest) -> Response:
     assert r.name is not None
     raw = await bodies.read_body(r.request, r.ctx.options.max_request_body_bytes)
     scale = bodies.decode_object(raw, bodies.media_type(r.request))
-    md = scale.get("metadata") if isinstance(scale.get("metadata"), dict) else {}
+    md = _as_dict(scale.get("metadata"))
     if md.get("name") not in (None, "", r.name):
         raise BadRequest(f"the name of the object ({md.get('name')}) does not match the name on the URL ({r.name})")
     replicas = _scale_replicas(r.rt, scale, r.name)
@@ -116,12 +120,18 @@ async def patch_scale(r: ResourceRequest) -> Response:
 # ---------------------------------------------------------------- binding
 
 async def create_binding(r: ResourceRequest) -> Response:
-    assert r.name is not None
+    """pods/{name}/binding, or the bindings collection (r.name None: the Binding names the pod)."""
     raw = await bodies.read_body(r.request, r.ctx.options.max_request_body_bytes)
     binding = bodies.decode_object(raw, bodies.media_type(r.request))
     if binding.get("kind") not in (None, "Binding"):
         raise BadRequest(f"the kind in the data ({binding.get('kind')}) does not match the expected kind (Binding)")
-    md = binding.get("metadata") if isinstance(binding.get("metadata"), dict) else {}
+    md = _as_dict(binding.get("metadata"))
+    if r.name is None:
+        if not isinstance(md.get("name"), str) or not md.get("name"):
+            raise Invalid("Binding", "", [Cause("metadata.name", "Required value: the name of the pod to bind",
+                                                "FieldValueRequired")])
+        r.name = md["name"]
+    assert r.name is not None
     if md.get("name") not in (None, "", r.name):
         raise BadRequest(f"the name of the Binding ({md.get('name')}) does not match the pod name on the URL "
                          f"({r.name})")
@@ -159,7 +169,7 @@ async def finalize_namespace(r: ResourceRequest) -> Response:
     assert r.name is not None
     raw = await bodies.read_body(r.request, r.ctx.options.max_request_body_bytes)
     body = bodies.decode_object(raw, bodies.media_type(r.request))
-    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    spec = _as_dict(body.get("spec"))
     finalizers = spec.get("finalizers") or []
     if not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers):
         raise Invalid("Namespace", r.name, [Cause("spec.finalizers", "must be a list of strings")])

@@ -47,6 +47,7 @@ from mkube.api.errors import (
     BadRequest,
     Cause,
     Conflict,
+    Forbidden,
     Gone,
     Invalid,
     MethodNotAllowed,
@@ -67,6 +68,8 @@ from mkube.client.objects import Obj, ResourceLike, Watch, WatchEvent, resource_
 _STATUS_RESET_ON_CREATE = {"Pod", "Deployment", "ReplicaSet", "Service", "Namespace"}
 _CREATE_ON_UPDATE = {"Endpoints", "Event", "Lease"}
 _RETURN_DELETED = {"Pod", "Namespace", "Service"}
+BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_UNDELETABLE = ("default", "kube-system", "kube-public")
 _ALPHANUM = "bcdfghjklmnpqrstvwxz2456789"
 _CONFLICT_MSG = "the object has been modified; please apply your changes to the latest version and try again"
 _HAVE_VALIDATION = importlib.util.find_spec("mkube.api.validation") is not None
@@ -138,6 +141,9 @@ def _apply_patch(target: Obj, patch: Any, patch_type: str, kind: str) -> Obj:
     return result
 
 
+_NAMESPACES = resource_for("namespaces")
+
+
 def _finalizers_for(finalizers: list[str], policy: str | None) -> list[str]:
     """Orphan and Foreground propagation are finalizers the garbage collector honours."""
     out = list(finalizers)
@@ -159,8 +165,14 @@ class FakeClient(BaseClient):
     """In-memory API (see module docstring). Thread-safe; fast; deterministic."""
 
     def __init__(self, namespace: str = "default", *, admission: bool = True, seed: int = 0,
-                 clock: Callable[[], datetime] = timeutil.now, max_log: int = 100_000) -> None:
+                 clock: Callable[[], datetime] = timeutil.now, max_log: int = 100_000,
+                 require_namespaces: bool = True) -> None:
+        """`require_namespaces`: like the server, the built-in namespaces exist from the start
+        (default, kube-system, kube-public, kube-node-lease: revisions 1-4) and creating in
+        a missing namespace is NotFound (Forbidden while it terminates). False: any
+        namespace may be used and none is pre-created."""
         self.default_namespace = namespace
+        self.require_namespaces = require_namespaces
         self.admission = admission and _HAVE_VALIDATION
         self._clock = clock
         self._rng = random.Random(seed)
@@ -175,6 +187,10 @@ class FakeClient(BaseClient):
         self._logs: dict[tuple[str, str, str], str] = {}
         self._reactors: list[tuple[str, str, Reactor]] = []
         self.actions: list[Action] = []
+        if require_namespaces:
+            for name in BUILTIN_NAMESPACES:
+                self.create_raw("namespaces", {"metadata": {"name": name}})
+            self.actions.clear()
 
     # ------------------------------------------------------------------ test helpers
     @property
@@ -263,6 +279,8 @@ class FakeClient(BaseClient):
         else:
             table[key] = obj
         self._log.append(_Change(self._revision, etype, rt.group_resource, key[0], obj, prev))
+        if etype == "DELETED" and rt.namespaced and self.require_namespaces:
+            self._finish_namespace(key[0])
         if len(self._log) > self._max_log:
             drop = len(self._log) - self._max_log
             del self._log[:drop]
@@ -288,6 +306,17 @@ class FakeClient(BaseClient):
             causes = [Cause(field=".".join(str(p) for p in err.get("loc", ())), message=str(err.get("msg")))
                       for err in e.errors()[:20]]
             raise Invalid(rt.kind, str(_meta(args[0]).get("name", "")), causes, group=rt.group or None) from None
+
+    def _check_writable(self, rt: ResourceType, namespace: str, name: str) -> None:
+        """404 if the namespace does not exist; 403 while it terminates (as the server)."""
+        if not self.require_namespaces:
+            return
+        ns_obj = self._store.table(_NAMESPACES).get(("", namespace))
+        if ns_obj is None:
+            raise NotFound("namespaces", namespace)
+        if (ns_obj.get("status") or {}).get("phase") == "Terminating":
+            raise Forbidden(f'{rt.group_resource} "{name}" is forbidden: unable to create new content in '
+                            f"namespace {namespace} because it is being terminated", kind=rt.plural, name=name)
 
     def _check_namespace(self, rt: ResourceType, ns: str | None, body: Obj) -> None:
         md = _meta(body)
@@ -384,6 +413,8 @@ class FakeClient(BaseClient):
         body = self._admit(strategy.prepare_for_create, rt, body)
         md = _meta(body)
         with self._lock:
+            if rt.namespaced:
+                self._check_writable(rt, md.get("namespace", ""), md["name"])
             if (md.get("namespace", ""), md["name"]) in self._store.table(rt):
                 raise AlreadyExists(rt.plural, md["name"], group=rt.group or None)
             md["uid"] = self._uid()
@@ -528,45 +559,78 @@ class FakeClient(BaseClient):
             raise Invalid("DeleteOptions", "", [Cause("gracePeriodSeconds", f"Invalid value: "
                                                      f"{grace_period_seconds}: must be greater than or equal "
                                                      "to 0")])
+        if rt.kind == "Namespace" and name in _UNDELETABLE:
+            raise Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                            kind="namespaces", name=name)
         with self._lock:
-            old = self._existing(rt, ns, name)
-            old_md = old["metadata"]
-            pre = preconditions or {}
-            if pre.get("uid") and pre["uid"] != old_md.get("uid"):
-                raise Conflict(rt.plural, name, f"Precondition failed: UID in precondition: {pre['uid']}, UID "
-                                                f"in object meta: {old_md.get('uid')}", group=rt.group or None)
-            if pre.get("resourceVersion") and pre["resourceVersion"] != old_md.get("resourceVersion"):
-                raise Conflict(rt.plural, name, f"Precondition failed: ResourceVersion in precondition: "
-                                                f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                                                f"{old_md.get('resourceVersion')}", group=rt.group or None)
-            finalizers = list(old_md.get("finalizers") or [])
-            wanted = _finalizers_for(finalizers, propagation_policy)
-            grace = self._grace_period(rt, old, grace_period_seconds)
-            namespace_pending = rt.kind == "Namespace" and bool((old.get("spec") or {}).get("finalizers"))
-            new = _copy(old)
-            md = new["metadata"]
-            if old_md.get("deletionTimestamp"):  # already being deleted: may shorten the grace
-                changed = wanted != finalizers
-                current = int(old_md.get("deletionGracePeriodSeconds") or 0)
-                if grace < current:
-                    md["deletionGracePeriodSeconds"] = grace
-                    md["deletionTimestamp"] = timeutil.format_time(self._clock() + timedelta(seconds=grace))
-                    changed = True
-                if min(grace, current) == 0 and not wanted and not namespace_pending:
-                    return self._remove(rt, name, old)
-                if not changed:
-                    return _copy(old)
-            else:
-                if grace == 0 and not wanted and rt.kind != "Namespace":
-                    return self._remove(rt, name, old)
-                md["deletionTimestamp"] = timeutil.format_time(self._clock() + timedelta(seconds=grace))
+            out = self._delete_locked(rt, ns, name, propagation_policy, grace_period_seconds, preconditions)
+            if rt.kind == "Namespace" and out.get("kind") == "Namespace":
+                self._cascade(name)
+            return out
+
+    def _delete_locked(self, rt: ResourceType, ns: str | None, name: str, propagation_policy: str | None,
+                       grace_period_seconds: int | None, preconditions: dict[str, str] | None) -> Obj:
+        """One DELETE with the lock held (see delete_raw); the server's plan_delete rules."""
+        old = self._existing(rt, ns, name)
+        old_md = old["metadata"]
+        pre = preconditions or {}
+        if pre.get("uid") and pre["uid"] != old_md.get("uid"):
+            raise Conflict(rt.plural, name, f"Precondition failed: UID in precondition: {pre['uid']}, UID "
+                                            f"in object meta: {old_md.get('uid')}", group=rt.group or None)
+        if pre.get("resourceVersion") and pre["resourceVersion"] != old_md.get("resourceVersion"):
+            raise Conflict(rt.plural, name, f"Precondition failed: ResourceVersion in precondition: "
+                                            f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+                                            f"{old_md.get('resourceVersion')}", group=rt.group or None)
+        finalizers = list(old_md.get("finalizers") or [])
+        wanted = _finalizers_for(finalizers, propagation_policy)
+        grace = self._grace_period(rt, old, grace_period_seconds)
+        namespace_pending = rt.kind == "Namespace" and bool((old.get("spec") or {}).get("finalizers"))
+        new = _copy(old)
+        md = new["metadata"]
+        if old_md.get("deletionTimestamp"):  # already being deleted: may shorten the grace
+            changed = wanted != finalizers
+            current = int(old_md.get("deletionGracePeriodSeconds") or 0)
+            if grace < current:
                 md["deletionGracePeriodSeconds"] = grace
-                md["generation"] = int(md.get("generation") or 1) + 1  # as Kubernetes, when deletion starts
-                if rt.kind == "Namespace":
-                    new.setdefault("status", {})["phase"] = "Terminating"
-            if wanted:
-                md["finalizers"] = wanted
-            return _copy(self._write(rt, "MODIFIED", new, old))
+                md["deletionTimestamp"] = timeutil.format_time(self._clock() + timedelta(seconds=grace))
+                changed = True
+            if min(grace, current) == 0 and not wanted and not namespace_pending:
+                return self._remove(rt, name, old)
+            if not changed:
+                return _copy(old)
+        else:
+            if grace == 0 and not wanted and rt.kind != "Namespace":
+                return self._remove(rt, name, old)
+            md["deletionTimestamp"] = timeutil.format_time(self._clock() + timedelta(seconds=grace))
+            md["deletionGracePeriodSeconds"] = grace
+            md["generation"] = int(md.get("generation") or 1) + 1  # as Kubernetes, when deletion starts
+            if rt.kind == "Namespace":
+                new.setdefault("status", {})["phase"] = "Terminating"
+        if wanted:
+            md["finalizers"] = wanted
+        return _copy(self._write(rt, "MODIFIED", new, old))
+
+    def _cascade(self, namespace: str) -> None:
+        """The server's namespace cascade: delete everything in a terminating namespace, then
+        the namespace itself once nothing is left (bound pods wait for their kubelet)."""
+        for rt in RESOURCES:
+            if not rt.namespaced:
+                continue
+            for key in sorted(k for k in self._store.table(rt) if k[0] == namespace):
+                if key in self._store.table(rt):
+                    self._delete_locked(rt, namespace, key[1], None, None, None)
+        self._finish_namespace(namespace)
+
+    def _finish_namespace(self, namespace: str) -> None:
+        ns_obj = self._store.table(_NAMESPACES).get(("", namespace))
+        if ns_obj is None or not ns_obj["metadata"].get("deletionTimestamp"):
+            return
+        if any(k[0] == namespace for rt in RESOURCES if rt.namespaced for k in self._store.table(rt)):
+            return
+        final = _copy(ns_obj)
+        final.setdefault("spec", {})["finalizers"] = []
+        if not final["metadata"].get("finalizers"):
+            self._write(_NAMESPACES, "DELETED", final, ns_obj)
 
     def _remove(self, rt: ResourceType, name: str, old: Obj) -> Obj:
         """Remove now; answer with the object (pods, namespaces, services) or a Status, as the server."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
-from typing import Any, Literal, overload
+from typing import Any, Literal, Self, overload
 
 from mkube.api.kinds import ResourceType
 from mkube.api.types import Scale, TopLevel
@@ -121,7 +121,7 @@ class BaseClient(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The client must not be used afterwards."""
 
-    def __enter__(self) -> BaseClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

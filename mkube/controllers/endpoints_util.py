@@ -31,8 +31,10 @@ from mkube.controllers.podutil import is_pod_ready, is_pod_terminal
 #: Annotation on Endpoints: JSON list of {"ip", "port", "hostIP", "hostPort"}, one entry per
 #: (address, port) of the subsets whose pod publishes that container port on its node
 #: (pod `status.publishedPorts`; hostIP is the published hostIP or else the pod's
-#: `status.hostIP`). Sorted by (ip, port). The proxy connects to `hostIP:hostPort` for an
-#: endpoint `ip:port` that is not on its own node. Absent when no address is published.
+#: `status.hostIP`). Sorted by (ip, port, hostIP, hostPort). The proxy connects to
+#: `hostIP:hostPort` for an endpoint `ip:port` that is not on its own node. Pod IPs are
+#: unique per node only (per-node bridges), so two entries may share `ip`: match on
+#: hostIP too. Absent when no address is published.
 PUBLISHED_ANNOTATION = "endpoints.mkube.io/published"
 
 _NO_PORT = -1  # sentinel for headless services without ports (RepackSubsets does the same)
@@ -120,9 +122,9 @@ def build_subsets(service: Service, pods: Iterable[Pod]) -> list[EndpointSubset]
     for port_keys, members in groups.items():
         sample = ports_of[members[0]]
         ep_ports = [sample[k] for k in port_keys if sample[k].port != _NO_PORT]
-        ready = sorted((addrs[m] for m in members if ready_of[m]), key=_addr_key)
+        ready_addrs = sorted((addrs[m] for m in members if ready_of[m]), key=_addr_key)
         not_ready = sorted((addrs[m] for m in members if not ready_of[m]), key=_addr_key)
-        subsets.append(EndpointSubset(addresses=ready or None, not_ready_addresses=not_ready or None,
+        subsets.append(EndpointSubset(addresses=ready_addrs or None, not_ready_addresses=not_ready or None,
                                       ports=ep_ports or None))
     subsets.sort(key=_subset_key)
     return subsets
@@ -137,10 +139,10 @@ def published_entries(subsets: Sequence[EndpointSubset], pods: Iterable[Pod]) ->
     """The entries of PUBLISHED_ANNOTATION for these subsets (see its comment)."""
     by_uid = {p.metadata.uid: p for p in pods if p.metadata.uid}
     out: list[dict[str, object]] = []
-    seen: set[tuple[str, int]] = set()
+    seen: set[tuple[str, int]] = set()  # (pod uid, port): one entry per address+port
     for subset in subsets:
         for addr in [*(subset.addresses or []), *(subset.not_ready_addresses or [])]:
-            pod = by_uid.get(addr.target_ref.uid) if addr.target_ref else None
+            pod = by_uid.get(addr.target_ref.uid or "") if addr.target_ref else None
             if pod is None or not pod.status.published_ports:
                 continue
             for port in subset.ports or []:
@@ -149,11 +151,12 @@ def published_entries(subsets: Sequence[EndpointSubset], pods: Iterable[Pod]) ->
                     if pub.container_port != port.port or (pub.protocol or "TCP") != protocol:
                         continue
                     host_ip = pub.host_ip if pub.host_ip and pub.host_ip not in ("0.0.0.0", "::") else pod.status.host_ip
-                    if not host_ip or (addr.ip, port.port) in seen:
+                    uid = pod.metadata.uid or ""
+                    if not host_ip or (uid, port.port) in seen:
                         continue
-                    seen.add((addr.ip, port.port))
+                    seen.add((uid, port.port))
                     out.append({"ip": addr.ip, "port": port.port, "hostIP": host_ip, "hostPort": pub.host_port})
-    out.sort(key=lambda e: (str(e["ip"]), int(e["port"])))  # type: ignore[call-overload]
+    out.sort(key=lambda e: (str(e["ip"]), int(e["port"]), str(e["hostIP"]), int(e["hostPort"])))  # type: ignore[call-overload]
     return out
 
 

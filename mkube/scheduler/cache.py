@@ -48,6 +48,12 @@ class SchedulerCache:
         self._clock = clock
         self._infos: dict[str, NodeInfo] = {}  # includes nodes we only know from pods (node=None)
         self._order: list[tuple[bytes, str]] = []  # nodes with a Node object, in seeded order
+        # The snapshot's node list, kept in step with _infos so that a snapshot costs one
+        # tuple copy; rebuilt from _order only after nodes come or go.
+        self._list: list[NodeInfo] = []
+        self._index: dict[str, int] = {}
+        self._order_dirty = False
+        self._soft_tainted = 0  # nodes with PreferNoSchedule taints
         self._pods: dict[str, _PodState] = {}
         self._generation = 0
         self._snapshot: Snapshot = Snapshot(())
@@ -59,6 +65,22 @@ class SchedulerCache:
         reshuffle the others when a node comes or goes."""
         return hashlib.blake2b(f"{self._seed}:{name}".encode(), digest_size=8).digest(), name
 
+    def _put(self, name: str, info: NodeInfo | None) -> None:
+        """Replace (None: drop) a node's NodeInfo, keeping the snapshot list in step."""
+        old = self._infos.get(name)
+        if old is not None and old.node is not None and old.soft_taints:
+            self._soft_tainted -= 1
+        if info is None:
+            self._infos.pop(name, None)
+        else:
+            self._infos[name] = info
+            if info.node is not None and info.soft_taints:
+                self._soft_tainted += 1
+            idx = self._index.get(name)
+            if idx is not None and not self._order_dirty:
+                self._list[idx] = info
+        self._generation += 1
+
     def add_node(self, node: Node) -> None:
         """Add or update a Node (idempotent)."""
         name = node.metadata.name or ""
@@ -66,8 +88,8 @@ class SchedulerCache:
             old = self._infos.get(name)
             if old is None or old.node is None:
                 insort(self._order, self._order_key(name))
-            self._infos[name] = NodeInfo(node) if old is None else old.with_node(node)
-            self._generation += 1
+                self._order_dirty = True
+            self._put(name, NodeInfo(node) if old is None else old.with_node(node))
 
     update_node = add_node
 
@@ -78,11 +100,8 @@ class SchedulerCache:
             if old is None or old.node is None:
                 return
             self._order.remove(self._order_key(name))
-            if old.pods:
-                self._infos[name] = old.with_node(None)
-            else:
-                del self._infos[name]
-            self._generation += 1
+            self._order_dirty = True
+            self._put(name, old.with_node(None) if old.pods else None)
 
     def node_names(self) -> list[str]:
         with self._lock:
@@ -95,17 +114,14 @@ class SchedulerCache:
     # ------------------------------------------------------------------ pods
     def _place(self, pod: PodInfo, node: str) -> None:
         info = self._infos.get(node)
-        self._infos[node] = (info or NodeInfo(None, node)).with_pod(pod)
+        self._put(node, (info or NodeInfo(None, node)).with_pod(pod))
 
     def _unplace(self, key: str, node: str) -> None:
         info = self._infos.get(node)
         if info is None:
             return
         info = info.without_pod(key)
-        if info.node is None and not info.pods:
-            del self._infos[node]
-        else:
-            self._infos[node] = info
+        self._put(node, None if info.node is None and not info.pods else info)
 
     def assume_pod(self, pod: PodInfo, node: str) -> None:
         """Count `pod` on `node` now. Raises AlreadyInCache if the pod is known."""
@@ -114,7 +130,6 @@ class SchedulerCache:
                 raise AlreadyInCache(pod.key)
             self._pods[pod.key] = _PodState(pod, node, assumed=True)
             self._place(pod, node)
-            self._generation += 1
 
     def finish_binding(self, key: str) -> None:
         """The binding call returned: start the assumed pod's expiry clock."""
@@ -132,7 +147,6 @@ class SchedulerCache:
                 return False
             del self._pods[key]
             self._unplace(key, st.node)
-            self._generation += 1
             return True
 
     def add_pod(self, pod: Pod | PodInfo) -> None:
@@ -147,7 +161,6 @@ class SchedulerCache:
                 self._unplace(info.key, st.node)
             self._pods[info.key] = _PodState(info, node, assumed=False)
             self._place(info, node)
-            self._generation += 1
 
     update_pod = add_pod
 
@@ -158,7 +171,6 @@ class SchedulerCache:
             if st is None:
                 return False
             self._unplace(key, st.node)
-            self._generation += 1
             return True
 
     def is_assumed(self, key: str) -> bool:
@@ -193,8 +205,6 @@ class SchedulerCache:
             for key in expired:
                 st = self._pods.pop(key)
                 self._unplace(key, st.node)
-            if expired:
-                self._generation += 1
             return expired
 
     # ------------------------------------------------------------------ snapshot
@@ -202,7 +212,10 @@ class SchedulerCache:
         """The current nodes (those with a Node object), read-only, in seeded order."""
         with self._lock:
             if self._snapshot_generation != self._generation:
-                infos = self._infos
-                self._snapshot = Snapshot([infos[name] for _, name in self._order])
+                if self._order_dirty:
+                    self._list = [self._infos[name] for _, name in self._order]
+                    self._index = {name: i for i, (_, name) in enumerate(self._order)}
+                    self._order_dirty = False
+                self._snapshot = Snapshot(self._list, has_soft_taints=self._soft_tainted > 0)
                 self._snapshot_generation = self._generation
             return self._snapshot

@@ -245,10 +245,12 @@ class Snapshot:
 
     __slots__ = ("nodes", "_by_name", "has_soft_taints")
 
-    def __init__(self, nodes: Iterable[NodeInfo]) -> None:
+    def __init__(self, nodes: Iterable[NodeInfo], has_soft_taints: bool | None = None) -> None:
         self.nodes: tuple[NodeInfo, ...] = tuple(nodes)
         self._by_name: dict[str, NodeInfo] | None = None
-        self.has_soft_taints = any(n.soft_taints for n in self.nodes)
+        #: whether any node has a PreferNoSchedule taint (else that scoring is skipped)
+        self.has_soft_taints = (any(n.soft_taints for n in self.nodes) if has_soft_taints is None
+                                else has_soft_taints)
 
     def __len__(self) -> int:
         return len(self.nodes)

@@ -353,3 +353,45 @@ def test_docker_not_answering(tmp_path: Path) -> None:
             dead.run_sandbox(new_pod())
     finally:
         dead.close()
+
+
+def test_pod_sync_runs_restarts_and_deletes_a_pod_on_docker(rt: DockerRuntime, busybox_image: str) -> None:
+    """The planner and executor (kubelet/podsync) on the real runtime."""
+    from mkube.kubelet.podsync import Backoff, StartContainer, execute, plan
+
+    uid = str(uuid.uuid4())
+    pod: dict = {
+        "metadata": {"name": "sync", "namespace": "e2e", "uid": uid},
+        "spec": {"restartPolicy": "Always", "terminationGracePeriodSeconds": 2, "containers": [
+            # busybox_image is :latest, so imagePullPolicy defaults to Always: the pull fails
+            # (no registry has it) and the node's copy is used.
+            {"name": "web", "image": busybox_image, "command": HTTPD, "ports": [{"containerPort": 8080}]},
+            {"name": "crasher", "image": busybox_image, "command": ["sh", "-c", "echo run; exit 3"],
+             "imagePullPolicy": "IfNotPresent"},
+        ]},
+    }
+    backoff = Backoff()
+
+    def sync(p: dict | None) -> list:
+        sbs = rt.list_sandboxes({LABEL_POD_UID: uid})
+        cs = rt.list_containers({LABEL_POD_UID: uid})
+        actions = plan(p, sbs, cs, time.time(), backoff)
+        ready = [s for s in sbs if s.state == "ready"]
+        result = execute(actions, p, rt, now=time.time(), sandbox=ready[0] if ready else None, backoff=backoff)
+        assert result.sandbox_error is None and not {k: v for k, v in result.waiting.items()
+                                                     if v[0] != "CrashLoopBackOff"}
+        return actions
+
+    sync(pod)
+    sb = rt.list_sandboxes({LABEL_POD_UID: uid})[0]
+    assert wait_for(lambda: _get(f"http://127.0.0.1:{sb.ports[8080]}/")).text == "hello-from-sync\n"
+    # crasher exits; the first restart is immediate, the next one waits 10 s.
+    wait_for(lambda: any(c.name == "crasher" and c.state == "exited" for c in rt.list_containers({LABEL_POD_UID: uid})))
+    assert [a.attempt for a in sync(pod) if isinstance(a, StartContainer)] == [1]
+    wait_for(lambda: all(c.state == "exited" for c in rt.list_containers({LABEL_POD_UID: uid}) if c.name == "crasher"))
+    assert not any(isinstance(a, StartContainer) for a in sync(pod))
+    # delete: graceful stop, then removal of everything
+    pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    sync(pod)
+    sync(pod)
+    assert rt.list_sandboxes({LABEL_POD_UID: uid}) == [] and rt.list_containers({LABEL_POD_UID: uid}) == []

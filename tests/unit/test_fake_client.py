@@ -5,10 +5,11 @@ from __future__ import annotations
 import inspect
 import threading
 import time
+from typing import Any
 
 import pytest
 
-from mkube.api.errors import AlreadyExists, ApiError, BadRequest, Conflict, Gone, Invalid, NotFound
+from mkube.api.errors import AlreadyExists, ApiError, BadRequest, Conflict, Forbidden, Gone, Invalid, NotFound
 from mkube.api.types import (
     ConfigMap,
     Container,
@@ -69,10 +70,11 @@ def test_create_sets_server_metadata_and_resets_status(client: FakeClient) -> No
     md = created.metadata
     assert md.namespace == "default"
     assert md.uid and md.creation_timestamp and md.generation == 1
-    assert md.resource_version == "1"
+    assert md.resource_version == "5"  # after the four built-in namespaces
     assert created.status.phase == "Pending"
+    client.create(Namespace(metadata=ObjectMeta(name="other")))
     cm = client.create(ConfigMap(metadata=ObjectMeta(name="c", namespace="other"), data={"k": "v"}))
-    assert cm.metadata.resource_version == "2"  # one global counter over all kinds
+    assert cm.metadata.resource_version == "7"  # one global counter over all kinds
     assert client.get(ConfigMap, "c", "other").data == {"k": "v"}
     assert p.metadata.resource_version is None  # the caller's object is not touched
 
@@ -88,6 +90,10 @@ def test_create_errors(client: FakeClient) -> None:
     assert inv.value.code == 422
     with pytest.raises(BadRequest, match="namespace"):
         client.create(pod("b", namespace="x"), namespace="y")
+    with pytest.raises(NotFound, match='namespaces "nope" not found'):
+        client.create(pod("b", namespace="nope"))
+    lenient = FakeClient(require_namespaces=False)
+    assert lenient.create(pod("b", namespace="anything")).metadata.resource_version == "1"
 
 
 def test_generate_name_is_unique_and_deterministic() -> None:
@@ -99,7 +105,7 @@ def test_generate_name_is_unique_and_deterministic() -> None:
         names.append([c.create(p).metadata.name for _ in range(3)])
     assert names[0] == names[1]
     assert len(set(names[0])) == 3
-    assert all(n.startswith("web-") and len(n) == 9 for n in names[0])
+    assert all(n and n.startswith("web-") and len(n) == 9 for n in names[0])
 
 
 def test_get_not_found_message(client: FakeClient) -> None:
@@ -156,12 +162,13 @@ def test_put_creates_endpoints_events_leases(client: FakeClient) -> None:
 
 
 def test_label_and_field_selectors(client: FakeClient) -> None:
+    client.create(Namespace(metadata=ObjectMeta(name="other")))
     client.create(pod("a", {"app": "web", "tier": "fe"}))
     client.create(pod("b", {"app": "web", "tier": "be"}, node="n1"))
     client.create(pod("c", {"app": "db"}, namespace="other"))
 
-    def names(**kw: str) -> list[str]:
-        return [p.metadata.name or "" for p in client.list(Pod, **kw)]  # type: ignore[arg-type]
+    def names(**kw: Any) -> list[str]:
+        return [p.metadata.name or "" for p in client.list(Pod, **kw)]
 
     assert names() == ["a", "b", "c"]
     assert names(namespace="default") == ["a", "b"]
@@ -193,6 +200,7 @@ def test_limit_and_continue(client: FakeClient) -> None:
 
 
 def test_watch_from_resource_version_and_selector_semantics(client: FakeClient) -> None:
+    client.create(Namespace(metadata=ObjectMeta(name="ns2")))
     a = client.create(pod("a", {"app": "web"}))
     client.create(pod("other", {"app": "web"}, namespace="ns2"))
     rv = a.metadata.resource_version
@@ -364,15 +372,28 @@ def test_scale_subresource(client: FakeClient) -> None:
 
 
 def test_namespace_lifecycle(client: FakeClient) -> None:
+    assert [n.metadata.name for n in client.list(Namespace)] == [
+        "default", "kube-node-lease", "kube-public", "kube-system"]
     ns = client.create(Namespace(metadata=ObjectMeta(name="team")))
     assert ns.status.phase == "Active" and ns.spec.finalizers == ["kubernetes"]
     ns.spec.finalizers = []
     assert client.update(ns).spec.finalizers == ["kubernetes"]  # only /finalize changes it
+    client.create(ConfigMap(metadata=ObjectMeta(name="c", namespace="team")))
+    client.create(pod("p", namespace="team"))
+    client.bind("team", "p", "n1")
     dying = client.delete(Namespace, "team")
     assert dying is not None and dying.status.phase == "Terminating"
-    client.update_raw("namespaces", {"metadata": {"name": "team"}, "spec": {"finalizers": []}},
-                      subresource="finalize")
-    assert not client.exists(Namespace, "team")
+    assert not client.exists(ConfigMap, "c", "team")  # the cascade deleted the contents
+    assert client.get(Pod, "p", "team").metadata.deletion_timestamp  # bound: waits for its kubelet
+    with pytest.raises(Forbidden, match="being terminated"):
+        client.create(ConfigMap(metadata=ObjectMeta(name="d", namespace="team")))
+    client.delete(Pod, "p", "team", grace_period_seconds=0)
+    assert not client.exists(Namespace, "team")  # emptied: removed
+    with pytest.raises(Forbidden):
+        client.delete(Namespace, "default")
+    client.create(Namespace(metadata=ObjectMeta(name="empty")))
+    client.delete(Namespace, "empty")
+    assert not client.exists(Namespace, "empty")
 
 
 def test_add_keeps_status_and_cluster_scope(client: FakeClient) -> None:

@@ -18,6 +18,7 @@ once, in revision order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -98,7 +99,8 @@ class Watch:
     def _wake(self) -> None:
         w = self._waiter
         if w is not None and not w.done():
-            w.set_result(None)
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
+                w.set_result(None)
 
     def _end(self, reason: str) -> None:
         if self.ended_reason is None:
@@ -120,36 +122,59 @@ class Watch:
     def __aiter__(self) -> Watch:
         return self
 
+    def _pop_ready(self) -> Change | None:
+        """The next change already here, or None. StopAsyncIteration once ended."""
+        if self._replay:
+            ch = self._replay.popleft()
+            self._last_revision = ch.revision
+            return ch
+        if self.ended_reason is not None:
+            raise StopAsyncIteration
+        while self._buffer:
+            ch = self._buffer.popleft()
+            if ch.revision > self._skip_upto:
+                self._last_revision = ch.revision
+                return ch
+        return None
+
+    async def _arrival(self, timeout: float | None) -> None:
+        """Wait until something is pushed, the watch ends, or `timeout` passes."""
+        fut = asyncio.get_running_loop().create_future()
+        self._waiter = fut
+        try:
+            if timeout is None:
+                await fut
+            else:
+                await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiter = None
+
     async def __anext__(self) -> Change:
         if not self._started:
             await self.start()
         while True:
-            if self._replay:
-                ch = self._replay.popleft()
-                self._last_revision = ch.revision
+            ch = self._pop_ready()
+            if ch is not None:
                 return ch
-            if self.ended_reason is not None:
-                raise StopAsyncIteration
-            while self._buffer:
-                ch = self._buffer.popleft()
-                if ch.revision > self._skip_upto:
-                    self._last_revision = ch.revision
-                    return ch
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._arrival(None)
 
     async def next(self, timeout: float | None = None) -> Change | None:
         """The next change, or None if none arrives within `timeout` seconds (time
         for a BOOKMARK). Raises StopAsyncIteration when the watch has ended."""
         if not self._started:
             await self.start()  # never under the timeout: a cancelled replay is lost
-        try:
-            return await asyncio.wait_for(self.__anext__(), timeout)
-        except TimeoutError:
-            return None
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            ch = self._pop_ready()
+            if ch is not None:
+                return ch
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return None
+            await self._arrival(left)
 
     @property
     def bookmark_revision(self) -> int:
@@ -209,10 +234,17 @@ class WatchHub:
     def _bind_loop(self) -> None:
         loop = asyncio.get_running_loop()
         with self._lock:
-            if self._loop is None or (self._loop is not loop and self._loop.is_closed()):
-                self._loop = loop
-            elif self._loop is not loop:
+            if self._loop is loop:
+                return
+            if self._loop is not None and not self._loop.is_closed():
                 raise RuntimeError("WatchHub is bound to another event loop")
+            stale = [w for ws in self._watchers.values() for w in ws]
+            self._watchers.clear()
+            self._inbox.clear()
+            self._scheduled = False
+            self._loop = loop
+        for w in stale:  # watches of a closed loop: end them, nobody can wait on them
+            w.ended_reason = w.ended_reason or "closed"
 
     def _register(self, w: Watch) -> None:
         self._bind_loop()

@@ -27,5 +27,9 @@ class OwnerSpread:
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
         return node.owner_counts.get(pod.owner_uid, 0) if pod.owner_uid else 0
 
+    def score_nodes(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+        uid = pod.owner_uid
+        return [n.owner_counts.get(uid, 0) for n in nodes] if uid else [0] * len(nodes)
+
     def normalize(self, pod: PodInfo, scores: list[int]) -> None:
         default_normalize(scores, reverse=True)

@@ -1,0 +1,289 @@
+"""Scheduler throughput and latency end to end through a real API server.
+
+    .venv/bin/python bench/scheduler.py [--scenario 1000x5000 --scenario 100x3000]
+                                        [--mode stream|backlog|both] [--creators 4] [--json PATH]
+
+For each scenario NODESxPODS, on a fresh API server subprocess (temp dir, SQLite):
+1. create NODES Node objects (allocatable 32 cpu / 128Gi / 110 pods, Ready; no kubelets);
+2. stream: start the scheduler subprocess (`python -m mkube.scheduler.main`), then create
+   PODS pods (100m / 64Mi each, 5 ReplicaSet-like owners) from --creators threads while
+   a watch records when each pod's binding is observed;
+   backlog: create the pods first, then start the scheduler (pure scheduling rate);
+3. report pods/s (pods / (last binding observed - first create sent)), the creation
+   rate, per-pod latency p50/p99 (create request sent -> binding observed by watch),
+   the scheduler's CPU seconds and RSS (VmRSS at the end, VmHWM peak).
+
+Everything shares this machine's cores: the API server, the scheduler, and this driver.
+Prints a table; writes JSON (default bench/results/scheduler.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mkube.client import Client
+
+REPO = Path(__file__).resolve().parents[1]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Proc:
+    """A child process with its log in the work dir; always reaped."""
+
+    def __init__(self, cmd: list[str], log_path: Path) -> None:
+        log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.p = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        log.close()
+        self.log_path = log_path
+
+    def status(self) -> dict[str, int]:
+        """VmRSS/VmHWM in KiB and CPU seconds*100 (utime+stime ticks) from /proc."""
+        out: dict[str, int] = {}
+        try:
+            for line in Path(f"/proc/{self.p.pid}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    out[key] = int(value.split()[0])
+            fields = Path(f"/proc/{self.p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out["cpu_ticks"] = int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+        return out
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(15)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+
+
+def start_apiserver(work: Path) -> tuple[Proc, str]:
+    port = free_port()
+    proc = Proc([sys.executable, "-m", "mkube.cli", "apiserver", "--data-dir", str(work / "data"), "--port",
+                 str(port), "--bind-address", "127.0.0.1", "--log-format", "text"], work / "apiserver.log")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    proc.stop()
+    raise RuntimeError(f"apiserver did not start; see {work / 'apiserver.log'}")
+
+
+def node_body(name: str) -> dict[str, Any]:
+    res = {"cpu": "32", "memory": "128Gi", "pods": "110"}
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "zone": f"z{hash(name) % 3}"}},
+            "status": {"capacity": res, "allocatable": res,
+                       "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}
+
+
+def pod_body(name: str, owner: int) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": f"app-{owner}"},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"app-{owner}",
+                                              "uid": f"00000000-0000-0000-0000-00000000000{owner}",
+                                              "controller": True}]},
+            "spec": {"containers": [{"name": "app", "image": "mkube/app:1",
+                                     "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}
+
+
+class BindingWatcher:
+    """Records the monotonic time at which each pod was first seen with spec.nodeName."""
+
+    def __init__(self, client: Client) -> None:
+        self.bound_at: dict[str, float] = {}
+        self.node_of: dict[str, str] = {}
+        self._cond = threading.Condition()
+        rv = client.list_raw("pods", "default", limit=1)["metadata"]["resourceVersion"]
+        self._watch = client.watch_raw("pods", "default", resource_version=rv, timeout_seconds=3600)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for ev in self._watch:
+            obj = ev.object
+            node = (obj.get("spec") or {}).get("nodeName")
+            if node:
+                name = obj["metadata"]["name"]
+                if name not in self.bound_at:
+                    with self._cond:
+                        self.bound_at[name] = time.monotonic()
+                        self.node_of[name] = node
+                        self._cond.notify_all()
+
+    def wait(self, count: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.bound_at) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 1.0))
+        return True
+
+    def close(self) -> None:
+        self._watch.close()
+
+
+def create_all(url: str, bodies: list[dict[str, Any]], resource: str, threads: int) -> dict[str, float]:
+    """POST every body from `threads` threads (one client each); returns name -> send time."""
+    sent: dict[str, float] = {}
+    chunks = [bodies[i::threads] for i in range(threads)]
+
+    def work(chunk: list[dict[str, Any]]) -> None:
+        with Client(url, user_agent="bench") as c:
+            for body in chunk:
+                sent[body["metadata"]["name"]] = time.monotonic()
+                c.create_raw(resource, body, body["metadata"].get("namespace"))
+
+    with ThreadPoolExecutor(threads) as ex:
+        list(ex.map(work, chunks))
+    return sent
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def run_scenario(nodes: int, pods: int, mode: str, creators: int, keep: bool) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix=f"mkube-bench-sched-{nodes}x{pods}-"))
+    api, url = start_apiserver(work)
+    sched: Proc | None = None
+    client = Client(url, user_agent="bench")
+    watcher: BindingWatcher | None = None
+    try:
+        t0 = time.monotonic()
+        create_all(url, [node_body(f"node-{i:05d}") for i in range(nodes)], "nodes", creators)
+        node_secs = time.monotonic() - t0
+        watcher = BindingWatcher(client)
+        bodies = [pod_body(f"pod-{i:05d}", i % 5) for i in range(pods)]
+
+        def start_scheduler() -> Proc:
+            return Proc([sys.executable, "-m", "mkube.scheduler.main", "--server", url, "--seed", "1"],
+                        work / "scheduler.log")
+
+        if mode == "stream":
+            sched = start_scheduler()
+            warm = pod_body("warmup", 0)
+            client.create_raw("pods", warm, "default")
+            if not watcher.wait(1, 60):
+                raise RuntimeError(f"scheduler did not bind the warm-up pod; see {work / 'scheduler.log'}")
+            cpu0 = sched.status().get("cpu_ticks", 0)
+            t_start = time.monotonic()
+            sent = create_all(url, bodies, "pods", creators)
+            t_created = time.monotonic()
+            expected = pods + 1
+        else:
+            t_start = time.monotonic()
+            sent = create_all(url, bodies, "pods", creators)
+            t_created = time.monotonic()
+            sched = start_scheduler()
+            cpu0 = 0
+            expected = pods
+        ok = watcher.wait(expected, 600)
+        end_status = sched.status()
+        bound = {k: v for k, v in watcher.bound_at.items() if k != "warmup"}
+        if not ok:
+            raise RuntimeError(f"only {len(bound)}/{pods} pods bound in 600 s; see {work}")
+        last = max(bound.values())
+        first_bound = min(bound.values())
+        latencies = [bound[name] - sent[name] for name in bound]
+        per_node: dict[str, int] = {}
+        for name, node in watcher.node_of.items():
+            per_node[node] = per_node.get(node, 0) + 1
+        cpu_secs = (end_status.get("cpu_ticks", 0) - cpu0) / CLK_TCK
+        result: dict[str, Any] = {
+            "nodes": nodes, "pods": pods, "mode": mode, "creator_threads": creators,
+            "node_create_s": round(node_secs, 2),
+            "pods_per_s": round(pods / (last - t_start), 1),
+            "create_per_s": round(pods / (t_created - t_start), 1),
+            "bind_rate_first_to_last_per_s": round(pods / max(last - first_bound, 1e-9), 1),
+            "latency_p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "latency_p99_ms": round(percentile(latencies, 99) * 1000, 1),
+            "latency_max_ms": round(max(latencies) * 1000, 1),
+            "scheduler_cpu_s": round(cpu_secs, 2),
+            "scheduler_cpu_ms_per_pod": round(cpu_secs * 1000 / pods, 3),
+            "scheduler_rss_mib": round(end_status.get("VmRSS", 0) / 1024, 1),
+            "scheduler_peak_rss_mib": round(end_status.get("VmHWM", 0) / 1024, 1),
+            "nodes_used": len(per_node),
+            "max_pods_on_a_node": max(per_node.values()),
+        }
+        return result
+    finally:
+        if watcher is not None:
+            watcher.close()
+        client.close()
+        if sched is not None:
+            sched.stop()
+        api.stop()
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", action="append", help="NODESxPODS (repeatable); default 1000x5000 and 100x3000")
+    ap.add_argument("--mode", choices=["stream", "backlog", "both"], default="both")
+    ap.add_argument("--creators", type=int, default=4, help="pod-creating client threads")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dirs (logs, database)")
+    ap.add_argument("--json", default=str(REPO / "bench" / "results" / "scheduler.json"))
+    opts = ap.parse_args()
+    scenarios = [tuple(int(x) for x in s.split("x")) for s in (opts.scenario or ["1000x5000", "100x3000"])]
+    modes = ["stream", "backlog"] if opts.mode == "both" else [opts.mode]
+
+    results = []
+    for nodes, pods in scenarios:
+        for mode in modes:
+            print(f"running {nodes} nodes x {pods} pods ({mode}) ...", flush=True)
+            results.append(run_scenario(nodes, pods, mode, opts.creators, opts.keep))
+
+    cols = [("nodes", "nodes"), ("pods", "pods"), ("mode", "mode"), ("pods/s", "pods_per_s"),
+            ("create/s", "create_per_s"), ("p50 ms", "latency_p50_ms"), ("p99 ms", "latency_p99_ms"),
+            ("sched cpu ms/pod", "scheduler_cpu_ms_per_pod"), ("RSS MiB", "scheduler_rss_mib"),
+            ("peak MiB", "scheduler_peak_rss_mib")]
+    print()
+    print("  ".join(f"{h:>{max(len(h), 8)}}" for h, _ in cols))
+    for r in results:
+        print("  ".join(f"{r[k]!s:>{max(len(h), 8)}}" for h, k in cols))
+    out = Path(opts.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": "scheduler", "machine": {"cpus": os.cpu_count(),
+                                                                    "python": platform.python_version()},
+                               "results": results}, indent=2) + "\n")
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
