@@ -6,7 +6,7 @@ raw          one container: create + start via the Docker API (bridge network, o
              published ephemeral port), i.e. what `docker run -d -p 8080` costs.
 pod(1)       DockerRuntime: sandbox (pause, port published, IP inspected) + 1 container.
 pod(2)       the same with 2 containers.
-Removal is not timed. Prints a table; writes JSON (default bench/runtime_startup.json).
+Removal is not timed. Prints a table; writes JSON (default bench/results/runtime_startup.json).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import time
 import uuid
@@ -44,12 +45,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--image", default="mkube/busybox:latest")
-    ap.add_argument("--json", default=str(Path(__file__).with_suffix(".json")))
+    ap.add_argument("--json", default=str(Path(__file__).parent / "results" / "runtime_startup.json"))
     opts = ap.parse_args()
 
     api = docker.from_env().api
     rt = DockerRuntime(node_name=f"bench-{uuid.uuid4().hex[:8]}", extra_labels=LABELS)
     rt.ensure_pause_image()
+    rt_version = rt.info().runtime_version
     cmd = ["sleep", "3600"]
     made: list[str] = []
 
@@ -92,7 +94,11 @@ def main() -> None:
         rows.append({"case": name, "median_ms": med * 1e3, "p90_ms": p90 * 1e3, "min_ms": min(xs) * 1e3,
                      "ratio_to_raw": med / base, "runs": len(xs)})
         print(f"{name:8} {med * 1e3:10.1f} {p90 * 1e3:8.1f} {min(xs) * 1e3:8.1f} {med / base:6.2f}")
-    Path(opts.json).write_text(json.dumps({"benchmark": "runtime_startup", "results": rows}, indent=2) + "\n")
+    out = Path(opts.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    machine = {"cpus": os.cpu_count(), "docker": rt_version}
+    out.write_text(json.dumps({"benchmark": "runtime_startup", "machine": machine, "results": rows}, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

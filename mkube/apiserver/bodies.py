@@ -22,6 +22,7 @@ MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 PATCH_TYPES = (MERGE_PATCH, STRATEGIC_PATCH, JSON_PATCH)
 
 try:  # libyaml when available: much faster and the same semantics as SafeLoader
@@ -84,6 +85,10 @@ def decode_object(raw: bytes, content_type: str, *, strict: bool = False) -> dic
         data = _decode_json(raw, strict)
     elif content_type in (YAML, "application/x-yaml", "text/yaml", "text/x-yaml"):
         data = decode_yaml(raw)
+    elif content_type == PROTOBUF:
+        from mkube.apiserver import protobuf
+
+        data = protobuf.decode(raw)
     elif content_type in PATCH_TYPES or content_type == APPLY_PATCH:
         raise UnsupportedMediaType(f"the body of this request must be application/json or application/yaml, "
                                    f"not {content_type}")

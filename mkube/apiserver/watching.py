@@ -72,13 +72,15 @@ async def watch(r: ResourceRequest) -> Response:
     ctx = r.ctx
     interval = ctx.options.watch_bookmark_interval_seconds
 
-    def encode(kind: str, obj: Obj, raw: bytes | None = None, first: list[bool] = [True]) -> bytes:  # noqa: B006
-        if accept.table:
+    columns_sent = False
+
+    def encode(kind: str, obj: Obj, raw: bytes | None = None) -> bytes:
+        nonlocal columns_sent
+        if accept.table:  # column definitions only in the first event, as Kubernetes does
+            rv_of = (obj.get("metadata") or {}).get("resourceVersion", "")
             table = tabling.table(rt, [obj], include=include, table_version=accept.table_version,
-                                  list_meta={"resourceVersion": (obj.get("metadata") or {}).get("resourceVersion",
-                                                                                                 "")},
-                                  with_columns=first[0])
-            first[0] = False
+                                  list_meta={"resourceVersion": rv_of}, with_columns=not columns_sent)
+            columns_sent = True
             return _event(kind, table)
         if raw is not None:
             return _raw_event(kind, raw)

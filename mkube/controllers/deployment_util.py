@@ -4,7 +4,8 @@ Everything here takes and returns API models; functions that "change" a ReplicaS
 a Deployment work on a copy the caller passes in (never on a cached object).
 
 Key facts reproduced from Kubernetes:
-- The pod-template-hash is fnv-32a over the template's canonical JSON (plus the
+- The pod-template-hash is fnv-32a over the template's canonical JSON (nulls and empty
+  lists/objects dropped, as Kubernetes' semantic equality ignores them; plus the
   collision count), printed in decimal and mapped through a vowel-free alphabet, so
   names like `web-5d4f8b9c7` never spell words and are stable across restarts.
 - maxSurge rounds percentages up, maxUnavailable rounds down; if both resolve to 0,
@@ -20,6 +21,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from mkube.api.timeutil import format_time, now, parse_time
 from mkube.api.types import (
@@ -78,9 +80,29 @@ def safe_encode(text: str) -> str:
     return "".join(_SAFE_ALPHABET[ord(c) % len(_SAFE_ALPHABET)] for c in text)
 
 
+#: Keys whose empty object means something (`emptyDir: {}` is a volume source).
+_PRESENCE_MATTERS = frozenset({"emptyDir"})
+
+
+def _normalized(value: Any, key: str = "") -> Any:
+    """Drop nulls and empty lists/objects, recursively: Kubernetes compares templates
+    semantically (an empty `resources: {}` sent by kubectl equals an absent one)."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            nv = _normalized(v, k)
+            if nv is None or (nv == {} and k not in _PRESENCE_MATTERS) or nv == []:
+                continue
+            out[k] = nv
+        return out
+    if isinstance(value, list):
+        return [_normalized(v) for v in value]
+    return value
+
+
 def template_json(template: PodTemplateSpec) -> str:
-    """Canonical JSON of a template without the pod-template-hash label."""
-    data = template.to_dict()
+    """Canonical JSON of a template without the pod-template-hash label (see _normalized)."""
+    data = _normalized(template.to_dict())
     labels = (data.get("metadata") or {}).get("labels")
     if labels and POD_TEMPLATE_HASH_LABEL in labels:
         labels = {k: v for k, v in labels.items() if k != POD_TEMPLATE_HASH_LABEL}

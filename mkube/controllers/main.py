@@ -50,13 +50,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--pod-eviction-timeout", type=int, default=None,
                         help="default toleration of not-ready/unreachable nodes, seconds (default 300)")
     parser.add_argument("--resync-period", type=float, default=None, help="informer resync, seconds (default 300)")
+    parser.add_argument("--concurrent-syncs", type=int, default=None,
+                        help="worker threads per controller (deployment, replicaset, endpoints, gc; default 5)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # one line per HTTP request drowns what the controllers say
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    workers = args.concurrent_syncs
     run(args.server, args.token, node_monitor_grace_period=args.node_monitor_grace_period,
         node_monitor_period=args.node_monitor_period, pod_eviction_timeout=args.pod_eviction_timeout,
-        resync_period=args.resync_period)
+        resync_period=args.resync_period, deployment_workers=workers, replicaset_workers=workers,
+        endpoints_workers=workers, gc_workers=workers)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ tolerated, never if the tolerations are unbounded, else after the smallest
 tolerationSeconds; pods without their own not-ready/unreachable toleration tolerate
 them for `pod_eviction_timeout` seconds (300 by default). Event TaintManagerEviction.
 Their controllers then create replacements, which the scheduler puts elsewhere.
+
+Pods bound to a Node object that is deleted are removed at once (grace 0): no kubelet
+will ever confirm their deletion (Kubernetes' pod GC does the same for orphaned pods).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ NODE_INDEX = "node-name"
 _CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 _NODE_PREFIX = "node:"
 _POD_PREFIX = "pod:"
+_GONE_PREFIX = "gone:"
 
 
 def node_index(pod: Pod) -> list[str]:
@@ -118,6 +122,7 @@ class NodeLifecycleController(Controller):
     def _delete_node(self, node: Node) -> None:
         with self._lock:
             self._health.pop(node.metadata.name or "", None)
+        self.enqueue(_GONE_PREFIX + (node.metadata.name or ""))
 
     def _add_pod(self, pod: Pod) -> None:
         if pod.spec.node_name and pod.metadata.deletion_timestamp is None:
@@ -238,6 +243,22 @@ class NodeLifecycleController(Controller):
             self._sync_node(key[len(_NODE_PREFIX):])
         elif key.startswith(_POD_PREFIX):
             self._sync_pod(key[len(_POD_PREFIX):])
+        elif key.startswith(_GONE_PREFIX):
+            self._sync_deleted_node(key[len(_GONE_PREFIX):])
+
+    def _sync_deleted_node(self, name: str) -> None:
+        """Pods bound to a Node that no longer exists will never be confirmed deleted by a
+        kubelet: remove them at once (Kubernetes' pod GC of orphaned pods)."""
+        if self.node_informer.get(name) is not None or self.client.exists(Node, name):
+            return
+        for pod in self.pod_informer.by_index(NODE_INDEX, name):
+            try:
+                self.client.delete(Pod, pod.metadata.name or "", pod.metadata.namespace, grace_period_seconds=0,
+                                   preconditions={"uid": pod.metadata.uid or ""})
+                log.info("nodelifecycle: deleted pod %s of deleted node %s", pod.key, name)
+            except Exception as e:
+                if not is_not_found(e):
+                    raise
 
     def _sync_node(self, name: str) -> None:
         node = self.node_informer.get(name)

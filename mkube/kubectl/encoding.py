@@ -119,7 +119,7 @@ def _cmp(x: tuple[Any, Any], y: tuple[Any, Any]) -> int:
 
 
 def go_float(f: float) -> str:
-    """strconv.FormatFloat(f, 'g', -1, 64): shortest repr, exponent form outside [1e-4, 1e21)."""
+    """strconv.FormatFloat(f, 'g', -1, 64): shortest digits, exponent form outside [1e-4, 1e21)."""
     if math.isnan(f):
         return "NaN"
     if math.isinf(f):
@@ -127,18 +127,31 @@ def go_float(f: float) -> str:
     if f == 0:
         return "0"
     r = repr(f)
-    mantissa, _, exp_s = r.partition("e")
-    digits = mantissa.replace("-", "").replace(".", "").lstrip("0")
-    exp = int(exp_s) if exp_s else (len(mantissa.replace("-", "").split(".")[0].lstrip("0")) - 1
-                                     if abs(f) >= 1 else -(len(mantissa.split(".")[1]) - len(digits)) - 1)
+    sign = "-" if r.startswith("-") else ""
+    r = r.lstrip("-")
+    if "e" in r:
+        mant, exp_s = r.split("e")
+        exp = int(exp_s)
+        intpart, _, frac = mant.partition(".")
+        digits = intpart + frac
+    else:
+        intpart, _, frac = r.partition(".")
+        if frac == "0":
+            frac = ""
+        if intpart != "0":
+            digits, exp = intpart + frac, len(intpart) - 1
+        else:
+            stripped = frac.lstrip("0")
+            digits, exp = stripped, -(len(frac) - len(stripped)) - 1
+    digits = digits.rstrip("0") or "0"
     if exp < -4 or exp >= 21:
-        d = digits.rstrip("0") or "0"
-        m = d[0] + ("." + d[1:] if len(d) > 1 else "")
-        sign = "-" if f < 0 else ""
+        m = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
         return f"{sign}{m}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    if r.endswith(".0"):
-        r = r[:-2]
-    return r
+    if exp >= 0:
+        if len(digits) <= exp + 1:
+            return sign + digits + "0" * (exp + 1 - len(digits))
+        return sign + digits[:exp + 1] + "." + digits[exp + 1:]
+    return sign + "0." + "0" * (-exp - 1) + digits
 
 
 class _GoDumper(yaml.SafeDumper):

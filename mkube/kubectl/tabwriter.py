@@ -25,6 +25,12 @@ class TabWriter:
     def write(self, text: str) -> None:
         self._buf.append(text)
 
+    def take_raw(self) -> str:
+        """The buffered text as written, tabs and all (and clears the buffer)."""
+        text = "".join(self._buf)
+        self._buf = []
+        return text
+
     def reset_widths(self) -> None:
         """Forget remembered column widths (kubectl does so between resource kinds)."""
         self._maxwidths = []

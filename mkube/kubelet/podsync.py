@@ -442,6 +442,7 @@ class SyncResult:
     started: list[str] = field(default_factory=list)
     waiting: dict[str, tuple[str, str]] = field(default_factory=dict)
     sandbox_error: tuple[str, str] | None = None
+    errors: list[str] = field(default_factory=list)  # failed kills and removals
 
 
 def _ensure_image(runtime: Runtime, c: Container, pull_backoff: Backoff, now: float,
@@ -472,26 +473,48 @@ def execute(actions: Sequence[Action], pod: Pod | Mapping[str, Any] | None, runt
             pull_backoff: Backoff | None = None, volume_paths: Mapping[str, str] | None = None,
             lookup: Lookup | None = None, host_ip: str = "", node_cpu_millis: int = 0, node_memory: int = 0,
             auth_for: Callable[[str], Mapping[str, str] | None] | None = None,
-            pull_fallback_to_local: bool = True, max_parallel_kills: int = 8) -> SyncResult:
-    """Apply `actions` (from `plan`) in order. Kills run in parallel; a failed sandbox
-    creation skips the starts after it; per-container failures are collected in
-    `SyncResult.waiting`, never raised. `sandbox`: the pod's current sandbox."""
+            pull_fallback_to_local: bool = True, max_parallel: int = 8,
+            parallel_starts: bool = False) -> SyncResult:
+    """Apply `actions` (from `plan`) in order: container kills (in parallel), then sandbox
+    kills, removals and sandbox creation, then the container starts, in order or, with
+    `parallel_starts` (needs a thread-safe `runtime`), in parallel: a plan starts
+    several app containers together, never several init containers.
+    A failed sandbox creation skips the starts, a failed kill the start of that container. Never raises for runtime failures: they
+    are collected in the result (`waiting` per container, `sandbox_error`, `errors`).
+    `sandbox`: the pod's current sandbox, if any."""
     p = as_pod(pod) if pod is not None else None
     result = SyncResult(sandbox=sandbox)
     backoff = backoff or Backoff()
     pull_backoff = pull_backoff or Backoff()
-    kills = [a for a in actions if isinstance(a, KillContainer)]
-    if kills:
-        with ThreadPoolExecutor(max_workers=max(1, min(max_parallel_kills, len(kills)))) as pool:
-            for f in [pool.submit(runtime.stop_container, a.container_id, a.grace_s) for a in kills]:
+
+    def run_all(fn: Callable[[Any], None], items: list[Any]) -> None:
+        if len(items) <= 1:
+            for item in items:
+                fn(item)
+            return
+        with ThreadPoolExecutor(max_workers=min(max_parallel, len(items))) as pool:
+            for f in [pool.submit(fn, item) for item in items]:
                 f.result()
+
+    failed_kills: set[str] = set()  # container names: their replacement must wait
+
+    def guarded(a: Action, call: Callable[[], object]) -> None:
+        try:
+            call()
+        except ContainerRuntimeError as e:
+            result.errors.append(f"{type(a).__name__}: {e}")
+            if isinstance(a, KillContainer):
+                failed_kills.add(a.name)
+
+    run_all(lambda a: guarded(a, lambda: runtime.stop_container(a.container_id, a.grace_s)),
+            [a for a in actions if isinstance(a, KillContainer)])
     for a in actions:
         if isinstance(a, KillSandbox):
-            runtime.stop_sandbox(a.sandbox_id, a.grace_s)
+            guarded(a, lambda a=a: runtime.stop_sandbox(a.sandbox_id, a.grace_s))  # type: ignore[misc]
         elif isinstance(a, RemoveContainer):
-            runtime.remove_container(a.container_id)
+            guarded(a, lambda a=a: runtime.remove_container(a.container_id))  # type: ignore[misc]
         elif isinstance(a, RemoveSandbox):
-            runtime.remove_sandbox(a.sandbox_id)
+            guarded(a, lambda a=a: runtime.remove_sandbox(a.sandbox_id))  # type: ignore[misc]
         elif isinstance(a, CreateSandbox) and p is not None:
             try:
                 result.sandbox = runtime.run_sandbox(sandbox_config(p, a.attempt))
@@ -500,11 +523,20 @@ def execute(actions: Sequence[Action], pod: Pod | Mapping[str, Any] | None, runt
                 result.sandbox = None
         elif isinstance(a, BackOff):
             result.waiting[a.name] = (a.reason, a.message)
-        elif isinstance(a, StartContainer) and p is not None:
-            if result.sandbox is None or result.sandbox.state != "ready":
-                continue
-            _start(a, p, runtime, result, backoff, pull_backoff, now, volume_paths, lookup, host_ip,
+    starts = [a for a in actions if isinstance(a, StartContainer) and a.name not in failed_kills]
+    if p is not None and starts and result.sandbox is not None and result.sandbox.state == "ready":
+        pod_model = p
+        def start(a: StartContainer) -> None:
+            _start(a, pod_model, runtime, result, backoff, pull_backoff, now, volume_paths, lookup, host_ip,
                    node_cpu_millis, node_memory, auth_for, pull_fallback_to_local)
+
+        if parallel_starts:
+            run_all(start, starts)
+            order = [a.name for a in starts]
+            result.started.sort(key=order.index)
+        else:
+            for a in starts:
+                start(a)
     return result
 
 

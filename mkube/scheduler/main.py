@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 
@@ -19,12 +20,23 @@ log = logging.getLogger(__name__)
 
 
 def run(server_url: str, token: str | None = None, *, scheduler_name: str = DEFAULT_SCHEDULER_NAME,
-        seed: int | None = None, bind_workers: int = 4, ca_file: str | None = None,
-        insecure_skip_verify: bool = False, stop: threading.Event | None = None) -> None:
+        seed: int | None = None, bind_workers: int = 8, ca_file: str | None = None,
+        insecure_skip_verify: bool = False, stop: threading.Event | None = None,
+        switch_interval: float | None = 0.001) -> None:
     """Schedule pods of `scheduler_name` on the cluster at `server_url` until SIGTERM or
     SIGINT (or until `stop` is set). Signal handlers are installed only when called from
-    the main thread. Raises TimeoutError if the API server cannot be listed at start."""
+    the main thread. Raises TimeoutError if the API server cannot be listed at start.
+
+    Process-wide settings (this is meant to own its process): `switch_interval` sets
+    `sys.setswitchinterval` (None leaves it) — with the default 5 ms, a binding thread
+    waiting for its HTTP answer queues behind the busy scheduling loop for the GIL several
+    times per request, which halved throughput in bench/scheduler.py; and httpx's
+    per-request INFO log lines are turned down to WARNING.
+    """
     stop = stop or threading.Event()
+    if switch_interval is not None:
+        sys.setswitchinterval(switch_interval)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
@@ -48,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--token", default=None, help="bearer token")
     parser.add_argument("--scheduler-name", default=DEFAULT_SCHEDULER_NAME)
     parser.add_argument("--seed", type=int, default=None, help="seed for reproducible tie-breaks")
-    parser.add_argument("--bind-workers", type=int, default=4)
+    parser.add_argument("--bind-workers", type=int, default=8)
     parser.add_argument("--certificate-authority", default=None)
     parser.add_argument("--insecure-skip-tls-verify", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true")

@@ -60,7 +60,7 @@ class Scheduler:
     """The scheduler of one profile (see the module docstring). `start()`, then `stop()`."""
 
     def __init__(self, client: BaseClient, *, scheduler_name: str = DEFAULT_SCHEDULER_NAME,
-                 profile: Profile | None = None, seed: int | None = None, bind_workers: int = 4,
+                 profile: Profile | None = None, seed: int | None = None, bind_workers: int = 8,
                  assumed_ttl: float = 30.0, initial_backoff: float = 1.0, max_backoff: float = 10.0,
                  max_unschedulable: float = 60.0, recorder: EventRecorder | None = None,
                  event_queue_size: int = 20000) -> None:

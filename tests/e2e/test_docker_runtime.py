@@ -42,7 +42,7 @@ pytestmark = pytest.mark.docker
 @pytest.fixture
 def rt(docker_cleanup: DockerCleanup) -> Iterator[DockerRuntime]:
     # docker_cleanup.labels mark our objects as this test's: concurrent sessions leave them alone.
-    runtime = DockerRuntime(node_name=f"e2e-{uuid.uuid4().hex[:10]}", host_ip="127.0.0.1",
+    runtime = DockerRuntime(node_name=docker_cleanup.node(f"e2e-{uuid.uuid4().hex[:10]}"), host_ip="127.0.0.1",
                             extra_labels=docker_cleanup.labels)
     try:
         yield runtime

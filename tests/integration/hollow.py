@@ -210,8 +210,8 @@ class HollowNodes:
         want_ready = self.ready(pod)
         if want_ready and self.ready_after > 0:
             with self._lock:
-                since = self._running_since.setdefault(pod.metadata.uid or key, time.monotonic())
-            left = since + self.ready_after - time.monotonic()
+                running = self._running_since.setdefault(pod.metadata.uid or key, time.monotonic())
+            left = running + self.ready_after - time.monotonic()
             if left > 0:
                 want_ready = False
                 self.queue.add_after(key, left)
@@ -231,12 +231,13 @@ class HollowNodes:
         new.status.published_ports = [PublishedPort(container_port=p.container_port, host_port=31000 + i,
                                                      host_ip=node_ip) for i, p in enumerate(ports)] or None
         status = "True" if want_ready else "False"
-        since = cur.last_transition_time if cur is not None and cur.status == status else stamp
+        transition = cur.last_transition_time if cur is not None and cur.status == status else None
+        ready_since = transition or stamp
         new.status.conditions = [
             PodCondition(type="PodScheduled", status="True", last_transition_time=stamp),
             PodCondition(type="Initialized", status="True", last_transition_time=stamp),
-            PodCondition(type="ContainersReady", status=status, last_transition_time=since),
-            PodCondition(type="Ready", status=status, last_transition_time=since),
+            PodCondition(type="ContainersReady", status=status, last_transition_time=ready_since),
+            PodCondition(type="Ready", status=status, last_transition_time=ready_since),
         ]
         try:
             self.client.update_status(new)

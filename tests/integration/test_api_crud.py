@@ -609,7 +609,9 @@ def test_kill_during_write_burst_keeps_acknowledged_writes(api_server: Any) -> N
     threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
     for t in threads:
         t.start()
-    time.sleep(1.5)
+    deadline = time.monotonic() + 20
+    while len(acknowledged) < 40 and time.monotonic() < deadline:  # mid-burst, whatever the machine's speed
+        time.sleep(0.05)
     api_server.kill()
     stop.set()
     for t in threads:

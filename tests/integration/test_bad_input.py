@@ -162,7 +162,12 @@ CASES = [
          raw=b"data: {}", headers={"Content-Type": "application/apply-patch+yaml"}),
     Case("unsupported-content-type", "POST", CMS, 415, "UnsupportedMediaType", "text/plain", raw=b"name=x",
          headers={"Content-Type": "text/plain"}),
-    Case("protobuf-body", "POST", CMS, 415, "UnsupportedMediaType", "protobuf", raw=b"k8s\x00\x0a",
+    Case("truncated-protobuf-body", "POST", CMS, 400, "BadRequest", "protobuf", raw=b"k8s\x00\x0a\x7f",
+         headers={"Content-Type": "application/vnd.kubernetes.protobuf"}),
+    Case("protobuf-without-envelope", "POST", CMS, 400, "BadRequest", "protobuf", raw=b"\x0a\x02hi",
+         headers={"Content-Type": "application/vnd.kubernetes.protobuf"}),
+    Case("protobuf-of-unsupported-kind", "POST", CMS, 415, "UnsupportedMediaType", "Widget",
+         raw=b"k8s\x00\x0a\x14\x0a\x0aexample/v1\x12\x06Widget\x12\x00",
          headers={"Content-Type": "application/vnd.kubernetes.protobuf"}),
     Case("bad-label-selector-syntax", "GET", PODS + "?labelSelector=a+in+(b", 400, "BadRequest", "labelSelector"),
     Case("bad-label-selector-key", "GET", PODS + "?labelSelector=%3Dnokey", 400, "BadRequest", "labelSelector"),
@@ -249,4 +254,28 @@ def test_bad_request(server: ApiServerProcess, case: Case) -> None:
     if case.cause_field is not None:
         fields = [c.get("field") for c in status["details"]["causes"]]
         assert case.cause_field in fields, fields
+    assert dump(server.url) == before
+
+
+def test_chunked_body_over_the_limit_is_refused_early(server: ApiServerProcess) -> None:
+    """No Content-Length: the server counts while reading and stops at the limit."""
+    before = dump(server.url)
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        yield b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"chunky"},"data":{"k":"'
+        for _ in range(64):  # 64 MiB if the server read it all
+            sent += 1
+            yield b"x" * (1024 * 1024)
+        yield b'"}}'
+
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        try:
+            r = c.post(CMS, content=chunks(), headers={"Content-Type": "application/json"})
+        except httpx.HTTPError:
+            r = None  # the server may close the connection before the upload ends
+    if r is not None:
+        assert r.status_code == 413 and r.json()["reason"] == "RequestEntityTooLarge"
+    assert sent < 64 or r is not None
     assert dump(server.url) == before

@@ -313,8 +313,16 @@ def test_compaction_makes_old_revisions_gone(store: SqlStore) -> None:
 
 
 def test_compaction_in_batches_while_writing(store: SqlStore) -> None:
-    for i in range(12_000 if not store.is_postgres else 6_000):
-        store.create("events", "default", f"e{i}", {"metadata": {"name": f"e{i}"}})
+    def fill(k: int) -> None:  # concurrent writers share commits: quicker to fill
+        for i in range(800):
+            store.create("events", "default", f"e{k}-{i}", {"metadata": {"name": f"e{i}"}})
+
+    fillers = [threading.Thread(target=fill, args=(k,)) for k in range(8)]
+    for t in fillers:
+        t.start()
+    for t in fillers:
+        t.join()
+    assert store.current_revision() >= 6400  # > one deletion batch (5000 rows)
     stop = threading.Event()
     written: list[int] = []
 
@@ -467,6 +475,28 @@ def test_list_pages_with_predicate_see_every_item_once(store: SqlStore) -> None:
     assert store.list("pods", None, limit=137).continue_token is None
     full = store.list("pods", None, limit=136)
     assert full.remaining == 1 and full.continue_token
+
+
+def test_list_raw_serves_the_stored_json_unparsed(store: SqlStore) -> None:
+    import orjson
+
+    for i in range(25):
+        store.create("pods", f"ns{i % 2}", f"p{i:02d}", pod(f"p{i:02d}", f"ns{i % 2}"))
+    full = store.list("pods", None)
+    raw = store.list_raw("pods", None)
+    assert all(isinstance(b, bytes) for b in raw.items)
+    assert [orjson.loads(b) for b in raw.items] == full.items and raw.revision == full.revision
+    assert orjson.loads(b"[" + b",".join(raw.items) + b"]") == full.items
+    seen: list[bytes] = []
+    token = None
+    while True:
+        page = store.list_raw("pods", "ns1", limit=5, continue_token=token)
+        seen += page.items
+        token = page.continue_token
+        if token is None:
+            break
+        assert page.remaining == 12 - len(seen)
+    assert [orjson.loads(b) for b in seen] == store.list("pods", "ns1").items
 
 
 def test_continue_keeps_first_page_revision_and_sees_later_changes(store: SqlStore) -> None:

@@ -327,3 +327,13 @@ def test_two_hundred_hollow_nodes_with_thirty_pods_each_are_cheap() -> None:
         assert len(node.list_containers(all=False)) == 60
     elapsed = time.perf_counter() - t0
     assert elapsed < 10, f"200 x 30 fake pods took {elapsed:.1f} s"
+
+
+def test_a_stopped_sandbox_frees_its_host_ports(rt: FakeRuntime) -> None:
+    first = rt.run_sandbox(pod("a", ports=[PortMapping(80, host_port=8080)]))
+    rt.stop_sandbox(first.id)
+    second = rt.run_sandbox(pod("b", ports=[PortMapping(80, host_port=8080)]))
+    rt.remove_sandbox(first.id)  # must not release the port now held by `second`
+    with pytest.raises(SandboxCreateError):
+        rt.run_sandbox(pod("c", ports=[PortMapping(80, host_port=8080)]))
+    assert second.ports == {80: 8080}

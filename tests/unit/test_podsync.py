@@ -487,6 +487,22 @@ def test_sandbox_failure_skips_the_starts(kl: Kubelet, rt: FakeRuntime) -> None:
     assert result.started == ["app"]
 
 
+def test_parallel_starts_and_failed_kills(kl: Kubelet, rt: FakeRuntime) -> None:
+    from mkube.kubelet.runtime.base import ContainerRuntimeError
+    pod = make_pod([{"name": n, "image": IMG} for n in ("a", "b", "c", "d")])
+    _, result = kl.sync(pod, parallel_starts=True)
+    assert result.started == ["a", "b", "c", "d"]
+    changed = copy.deepcopy(pod)
+    changed["spec"]["containers"][0]["image"] = "mkube/busybox:2"
+    rt.inject_error("stop_container", ContainerRuntimeError("daemon busy"))
+    actions, result = kl.sync(changed)
+    assert kinds(actions) == ["KillContainer", "StartContainer"]
+    assert result.errors == ["KillContainer: RuntimeError: daemon busy"] and result.started == []
+    assert len(kl.containers(name="a")) == 1  # no second instance next to the unkilled one
+    _, result = kl.sync(changed)
+    assert result.started == ["a"] and not result.errors
+
+
 def test_actions_are_ordered_kills_first() -> None:
     order = [KillContainer, KillSandbox, RemoveContainer, RemoveSandbox, CreateSandbox, StartContainer, BackOff]
     assert order == sorted(order, key=order.index)

@@ -180,6 +180,16 @@ def _cursor(conn: Connection) -> Iterator[Any]:
         cur.close()
 
 
+@dataclass(frozen=True)
+class RawListResult:
+    """`ListResult` whose items are the objects' stored JSON, unparsed (bytes)."""
+
+    items: builtins.list[bytes]
+    revision: int
+    continue_token: str | None
+    remaining: int | None = None
+
+
 # ----------------------------------------------------------------------------- write batches
 
 @dataclass(eq=False)
@@ -352,6 +362,24 @@ class SqlStore:
         which informers handle). `remaining` (remainingItemCount) is given only
         without a predicate, as in Kubernetes.
         """
+        items, revision, token, remaining = self._list(resource, namespace, limit, continue_token,
+                                                       predicate, raw=False)
+        return ListResult(items=items, revision=revision, continue_token=token, remaining=remaining)
+
+    def list_raw(self, resource: str, namespace: str | None, *, limit: int | None = None,
+                 continue_token: str | None = None) -> RawListResult:
+        """`list()` without a predicate, returning each object's stored JSON (bytes)
+        unparsed. For a plain JSON list response, `b'[' + b','.join(items) + b']'`
+        skips decoding and re-encoding: for 10,000 pods ~20 MB instead of ~135 MB of
+        dicts, and a fraction of the time."""
+        items, revision, token, remaining = self._list(resource, namespace, limit, continue_token,
+                                                       None, raw=True)
+        return RawListResult(items=items, revision=revision, continue_token=token, remaining=remaining)
+
+    def _list(self, resource: str, namespace: str | None, limit: int | None, continue_token: str | None,
+              predicate: Callable[[Obj], bool] | None, raw: bool
+              ) -> tuple[builtins.list[Any], int, str | None, int | None]:
+        """(items, revision, continue token, remaining) — see `list`."""
         if limit is not None and limit <= 0:
             limit = None
         after: tuple[str, str] | None = None
@@ -374,8 +402,8 @@ class SqlStore:
                 p.append(n)
             return p
 
-        items: builtins.list[Obj] = []
-        loads = orjson.loads
+        decode: Callable[[Any], Any] = bytes if raw else orjson.loads
+        items: builtins.list[Any] = []
         with self._read_engine.connect() as conn, conn.begin(), _cursor(conn) as cur:
             revision = self._read_revision(cur)  # the first statement fixes the snapshot
             if token_rev is not None:
@@ -383,15 +411,15 @@ class SqlStore:
             if limit is None:
                 cur.execute(st.list_page(namespaced, after is not None, False), params(after, None))
                 rows = cur.fetchall()
-                with _gc_paused(len(rows)):
+                with _gc_paused(0 if raw else len(rows)):
                     if predicate is None:
-                        items = [loads(r[2]) for r in rows]
+                        items = [decode(r[2]) for r in rows]
                     else:
                         for r in rows:
-                            obj = loads(r[2])
+                            obj = decode(r[2])
                             if predicate(obj):
                                 items.append(obj)
-                return ListResult(items=items, revision=revision, continue_token=None)
+                return items, revision, None, None
 
             chunk = limit + 1 if predicate is None else max(2 * limit, 500)
             start = after
@@ -400,12 +428,12 @@ class SqlStore:
             while True:
                 cur.execute(st.list_page(namespaced, start is not None, True), params(start, chunk))
                 rows = cur.fetchall()
-                with _gc_paused(len(rows)):
+                with _gc_paused(0 if raw else len(rows)):
                     for r in rows:
                         if len(items) == limit:
                             more = True  # a row exists after the last one served
                             break
-                        obj = loads(r[2])
+                        obj = decode(r[2])
                         if predicate is None or predicate(obj):
                             items.append(obj)
                             last_key = (r[0], r[1])
@@ -418,14 +446,12 @@ class SqlStore:
                     more = cur.fetchone() is not None
                     break
             if not more or last_key is None:
-                return ListResult(items=items, revision=revision, continue_token=None)
+                return items, revision, None, None
             remaining: int | None = None
             if predicate is None:
                 cur.execute(st.list_page(namespaced, True, False, count=True), params(last_key, None))
                 remaining = int(cur.fetchone()[0])
-            return ListResult(items=items, revision=revision,
-                              continue_token=encode_continue(last_key[0], last_key[1], revision),
-                              remaining=remaining)
+            return items, revision, encode_continue(last_key[0], last_key[1], revision), remaining
 
     def changes_since(self, revision: int, resource: str | None = None) -> builtins.list[Change]:
         """Log rows with revision > `revision`, oldest first. Raises errors.Gone if

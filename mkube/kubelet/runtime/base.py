@@ -179,7 +179,7 @@ def _int_label(labels: Mapping[str, str], key: str) -> int:
         return 0
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ContainerInfo:
     """What the runtime knows about one container. `name` is the container's name in
     the pod (not the runtime's name for it)."""
@@ -214,7 +214,7 @@ class ContainerInfo:
         return _int_label(self.labels, LABEL_CONTAINER_ATTEMPT)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class SandboxInfo:
     """A pod sandbox. `ports` maps container port -> host port actually bound (TCP
     preferred when a port is published for several protocols); `port_mappings` has

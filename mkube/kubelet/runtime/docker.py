@@ -173,8 +173,9 @@ class DockerRuntime:
         self._build_lock = threading.Lock()
         # sandbox id -> its labels (immutable), so create_container needs no inspect.
         self._sandbox_labels: dict[str, dict[str, str]] = {}
-        # container id -> (docker state, info): running/exited details never change
-        # without passing through one of our calls, which invalidate the entry.
+        # container id -> (docker state, info). While a container stays in one state its
+        # details (start/finish times, exit code) do not change, so a listing re-inspects
+        # only containers whose state moved; our own calls invalidate their entry.
         self._info_cache: dict[str, tuple[str, ContainerInfo]] = {}
         self._pool: ThreadPoolExecutor | None = None
 

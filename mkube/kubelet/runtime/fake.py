@@ -284,9 +284,13 @@ class FakeRuntime:
                            ip="" if sb.stopped else sb.ip, ports=ports_by_container_port(sb.mappings),
                            port_mappings=list(sb.mappings), created_at=sb.created_at)
 
-    def _release(self, sb: _Sandbox) -> None:
+    def _unbind(self, sb: _Sandbox) -> None:
         for m in sb.mappings:
-            self._bound.pop((m.host_port, m.protocol), None)
+            if self._bound.get((m.host_port, m.protocol)) == sb.id:
+                del self._bound[(m.host_port, m.protocol)]
+
+    def _release(self, sb: _Sandbox) -> None:
+        self._unbind(sb)
         if sb.ip:
             self._free_ips.append(sb.ip)
             sb.ip = ""
@@ -302,9 +306,7 @@ class FakeRuntime:
                     self._stop(c)
             if not sb.stopped:
                 sb.stopped = True
-                # Docker frees the published ports when the infra container stops.
-                for m in sb.mappings:
-                    self._bound.pop((m.host_port, m.protocol), None)
+                self._unbind(sb)  # Docker frees the published ports when the infra container stops
 
     def remove_sandbox(self, sandbox_id: str) -> None:
         with self._lock:

@@ -29,6 +29,7 @@ from mkube.api.types import (
 )
 from mkube.client.controller import process_next
 from mkube.client.fake import FakeClient
+from mkube.controllers.garbagecollector import GarbageCollector
 from mkube.controllers.manager import ControllerManager
 from mkube.controllers.options import ControllerOptions
 
@@ -88,7 +89,7 @@ class Harness:
             for c in self.manager.controllers.values():
                 while process_next(c.queue, c.sync, timeout=0):
                     did += 1
-                if hasattr(c, "orphan_queue"):
+                if isinstance(c, GarbageCollector):
                     while process_next(c.orphan_queue, c.attempt_to_orphan, timeout=0):
                         did += 1
             total += did

@@ -16,6 +16,7 @@ from mkube.api.types import (
     ReplicaSet,
     ReplicaSetSpec,
     ReplicaSetStatus,
+    ResourceRequirements,
 )
 from mkube.controllers import deployment_util as du
 from tests.unit.controllers.harness import deployment
@@ -54,6 +55,16 @@ def test_hash_ignores_the_pod_template_hash_label() -> None:
     labelled.metadata.labels = {**(labelled.metadata.labels or {}), du.POD_TEMPLATE_HASH_LABEL: "abc"}
     assert du.compute_hash(labelled) == du.compute_hash(t)
     assert du.equal_ignore_hash(labelled, t)
+
+
+def test_empty_fields_do_not_change_the_hash() -> None:
+    """kubectl sends `resources: {}` and `creationTimestamp: null` (Go zero values)."""
+    t = deployment().spec.template
+    noisy = PodTemplateSpec.from_dict({**t.to_dict(), "metadata": {**t.metadata.to_dict(), "creationTimestamp": None}})
+    noisy.spec.containers[0].resources = ResourceRequirements()
+    noisy.spec.containers[0].env = []
+    assert noisy.to_dict() != t.to_dict()
+    assert du.compute_hash(noisy) == du.compute_hash(t) and du.equal_ignore_hash(noisy, t)
 
 
 def test_restarted_at_annotation_changes_the_hash() -> None:

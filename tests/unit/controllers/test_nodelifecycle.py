@@ -159,3 +159,14 @@ def test_unschedulable_node_gets_the_unschedulable_taint(h: Harness) -> None:
     h.client.add(n)
     h.run()
     assert taint_keys(h.client.get(Node, "n1")) == {(tz.UNSCHEDULABLE, "NoSchedule")}
+
+
+def test_pods_of_a_deleted_node_are_removed(h: Harness) -> None:
+    h.client.add(node("n1"))
+    h.client.create(pod("a", "n1"))
+    h.make_ready([h.client.get(Pod, "a", "default")], node="n1")
+    h.client.delete(Pod, "a", "default")  # graceful: waits for a kubelet that is gone
+    assert h.client.get(Pod, "a", "default").metadata.deletion_timestamp is not None
+    h.client.delete(Node, "n1")
+    h.run()
+    assert not h.client.exists(Pod, "a", "default")

@@ -1,0 +1,26 @@
+"""Writing to stdout/stderr: remembers whether anything was printed (kubectl prints "No
+resources found" only when nothing was), flushes so watches and followed logs appear at
+once."""
+
+from __future__ import annotations
+
+import click
+
+
+class Out:
+    def __init__(self) -> None:
+        self.written = False
+
+    def write(self, text: str) -> None:
+        if text:
+            click.echo(text, nl=False)
+            click.get_text_stream("stdout").flush()
+            self.written = True
+
+    def line(self, text: str) -> None:
+        self.write(text + "\n")
+
+
+def err(text: str) -> None:
+    """One line on stderr."""
+    click.echo(text, err=True)
