@@ -9,7 +9,8 @@ For each scenario NODESxPODS, on a fresh API server subprocess (temp dir, SQLite
    PODS pods (100m / 64Mi each, 5 ReplicaSet-like owners) from --creators threads while
    a watch records when each pod's binding is observed;
    backlog: create the pods first, then start the scheduler (pure scheduling rate);
-3. report pods/s (pods / (last binding observed - first create sent)), the creation
+3. report pods/s (stream: pods / (last binding observed - first create sent); backlog:
+   pods / (last binding observed - scheduler process started)), the creation
    rate, per-pod latency p50/p99 (create request sent -> binding observed by watch),
    the scheduler's CPU seconds and RSS (VmRSS at the end, VmHWM peak).
 
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import statistics
@@ -41,6 +43,12 @@ from mkube.client import Client
 
 REPO = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def driver_cpu() -> float:
+    """CPU seconds of this (driver) process: pod creation and the binding watch."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def free_port() -> int:
@@ -201,6 +209,7 @@ def run_scenario(nodes: int, pods: int, mode: str, creators: int, keep: bool) ->
             if not watcher.wait(1, 60):
                 raise RuntimeError(f"scheduler did not bind the warm-up pod; see {work / 'scheduler.log'}")
             cpu0 = sched.status().get("cpu_ticks", 0)
+            api_cpu0, driver_cpu0 = api.status().get("cpu_ticks", 0), driver_cpu()
             t_start = time.monotonic()
             sent = create_all(url, bodies, "pods", creators)
             t_created = time.monotonic()
@@ -209,11 +218,15 @@ def run_scenario(nodes: int, pods: int, mode: str, creators: int, keep: bool) ->
             t_start = time.monotonic()
             sent = create_all(url, bodies, "pods", creators)
             t_created = time.monotonic()
+            api_cpu0, driver_cpu0 = api.status().get("cpu_ticks", 0), driver_cpu()
+            t_sched = time.monotonic()
             sched = start_scheduler()
             cpu0 = 0
             expected = pods
         ok = watcher.wait(expected, 600)
         end_status = sched.status()
+        api_cpu = (api.status().get("cpu_ticks", 0) - api_cpu0) / CLK_TCK
+        drv_cpu = driver_cpu() - driver_cpu0
         bound = {k: v for k, v in watcher.bound_at.items() if k != "warmup"}
         if not ok:
             raise RuntimeError(f"only {len(bound)}/{pods} pods bound in 600 s; see {work}")
@@ -224,10 +237,13 @@ def run_scenario(nodes: int, pods: int, mode: str, creators: int, keep: bool) ->
         for name, node in watcher.node_of.items():
             per_node[node] = per_node.get(node, 0) + 1
         cpu_secs = (end_status.get("cpu_ticks", 0) - cpu0) / CLK_TCK
+        # stream: from the first create to the last binding; backlog: from starting the
+        # scheduler (process start, list, sync included) to the last binding.
+        span = last - (t_start if mode == "stream" else t_sched)
         result: dict[str, Any] = {
             "nodes": nodes, "pods": pods, "mode": mode, "creator_threads": creators,
             "node_create_s": round(node_secs, 2),
-            "pods_per_s": round(pods / (last - t_start), 1),
+            "pods_per_s": round(pods / span, 1),
             "create_per_s": round(pods / (t_created - t_start), 1),
             "bind_rate_first_to_last_per_s": round(pods / max(last - first_bound, 1e-9), 1),
             "latency_p50_ms": round(statistics.median(latencies) * 1000, 1),
@@ -235,6 +251,9 @@ def run_scenario(nodes: int, pods: int, mode: str, creators: int, keep: bool) ->
             "latency_max_ms": round(max(latencies) * 1000, 1),
             "scheduler_cpu_s": round(cpu_secs, 2),
             "scheduler_cpu_ms_per_pod": round(cpu_secs * 1000 / pods, 3),
+            "apiserver_cpu_ms_per_pod": round(api_cpu * 1000 / pods, 3),
+            "driver_cpu_ms_per_pod": round(drv_cpu * 1000 / pods, 3),
+            "machine_cpu_busy": round((cpu_secs + api_cpu + drv_cpu) / span / (os.cpu_count() or 1), 2),
             "scheduler_rss_mib": round(end_status.get("VmRSS", 0) / 1024, 1),
             "scheduler_peak_rss_mib": round(end_status.get("VmHWM", 0) / 1024, 1),
             "nodes_used": len(per_node),
@@ -271,7 +290,8 @@ def main() -> None:
 
     cols = [("nodes", "nodes"), ("pods", "pods"), ("mode", "mode"), ("pods/s", "pods_per_s"),
             ("create/s", "create_per_s"), ("p50 ms", "latency_p50_ms"), ("p99 ms", "latency_p99_ms"),
-            ("sched cpu ms/pod", "scheduler_cpu_ms_per_pod"), ("RSS MiB", "scheduler_rss_mib"),
+            ("sched cpu ms/pod", "scheduler_cpu_ms_per_pod"),
+            ("api cpu ms/pod", "apiserver_cpu_ms_per_pod"), ("cpu busy", "machine_cpu_busy"), ("RSS MiB", "scheduler_rss_mib"),
             ("peak MiB", "scheduler_peak_rss_mib")]
     print()
     print("  ".join(f"{h:>{max(len(h), 8)}}" for h, _ in cols))

@@ -88,7 +88,7 @@ def status_message(dep: Obj) -> tuple[str, bool, str | None]:
             if isinstance(cond, Mapping) and cond.get("type") == "Progressing" and \
                     cond.get("reason") == TIMED_OUT_REASON:
                 return "", False, f'deployment "{name}" exceeded its progress deadline'
-        replicas = spec.get("replicas") if spec.get("replicas") is not None else 1
+        replicas = int(spec["replicas"]) if spec.get("replicas") is not None else 1
         updated = int(status.get("updatedReplicas") or 0)
         current = int(status.get("replicas") or 0)
         available = int(status.get("availableReplicas") or 0)

@@ -212,9 +212,7 @@ def _parse_expr(s: str) -> Expr:
     n = len(s)
     while i < n:
         c = s[i]
-        if c in " \t\n":
-            i += 1
-        elif c == "@":
+        if c in " \t\n" or c == "@":
             i += 1
         elif c == "$":
             nodes.append(_Root())

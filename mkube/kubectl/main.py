@@ -7,6 +7,7 @@ unexpected errors.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import traceback
@@ -143,10 +144,8 @@ def run(args: list[str]) -> int:
 def main() -> None:
     """The `mkubectl` console script."""
     code = run(sys.argv[1:])
-    try:
+    with contextlib.suppress(BrokenPipeError):
         sys.stdout.flush()
-    except BrokenPipeError:
-        pass
     sys.exit(code)
 
 

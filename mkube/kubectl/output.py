@@ -4,6 +4,8 @@ once."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 
@@ -14,7 +16,7 @@ class Out:
     def write(self, text: str) -> None:
         if text:
             click.echo(text, nl=False)
-            click.get_text_stream("stdout").flush()
+            sys.stdout.flush()
             self.written = True
 
     def line(self, text: str) -> None:

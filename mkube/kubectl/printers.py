@@ -237,7 +237,8 @@ class TablePrinter:
                 if i == name_col and opts.kind_prefix:
                     text = f"{opts.kind_prefix}/{text}"
                 out.append(text)
-            labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+            raw_labels = meta.get("labels")
+            labels: dict[str, Any] = raw_labels if isinstance(raw_labels, dict) else {}
             out += [str(labels.get(label, "")) for label in opts.label_columns]
             if opts.show_labels:
                 out.append(format_labels(labels))

@@ -75,7 +75,7 @@ def parse(args: tuple[str, ...] | list[str], verb: str = "get") -> Targets:
                 raise CommandError(_SLASH_MIX)
             type_, _, name = arg.partition("/")
             if not type_ or not name or "," in type_:
-                raise CommandError(f"arguments in resource/name form must have a single resource and name")
+                raise CommandError("arguments in resource/name form must have a single resource and name")
             items.append(Target(resolve_type(type_), name))
         kinds_seen = {t.rt for t in items}
         return Targets(items, multiple_kinds=len(kinds_seen) > 1, single_item=len(items) == 1)

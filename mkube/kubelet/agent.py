@@ -89,15 +89,18 @@ class Agent(Target):
         self.port = self.server.port
         hostname = socket.gethostname()
         self.kubelets: dict[str, Kubelet] = {}
+        self._recorders: list[EventRecorder] = []
         for rt in runtimes:
             host = HostInfo.detect(rt.node_name if hollow else hostname)
             extra = dict(options.labels)
             if hollow:
                 extra[HOLLOW_LABEL] = "true"
+            recorder = EventRecorder(client, "kubelet", host=rt.node_name)
+            self._recorders.append(recorder)
             self.kubelets[rt.node_name] = Kubelet(
                 rt.node_name, rt, client, options, source=self, enqueue=self.enqueue, node_ip=self.node_ip,
                 port=self.port, host=host, volumes=self.volumes, config=self.config, probes=self.probes,
-                recorder=EventRecorder(client, "kubelet", host=rt.node_name), clock=clock, extra_labels=extra)
+                recorder=recorder, clock=clock, extra_labels=extra)
         self.scheduler = BackgroundScheduler(
             executors={"default": JobExecutor(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
@@ -243,7 +246,6 @@ class Agent(Target):
         self.server.stop()
         for t in self._workers:
             t.join(5)
-        for kl in self.kubelets.values():
-            if kl.recorder is not None:
-                kl.recorder.stop(1.0)
+        for recorder in self._recorders:
+            recorder.stop(1.0)
         self._fanout.shutdown(wait=False)

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from mkube.api.errors import AlreadyExists, ApiError, BadRequest, NotFound, is_conflict, is_not_found
 from mkube.api.timeutil import format_micro
 from mkube.api.types import Lease, Node, Pod, PodStatus, Service
-from mkube.client import BaseClient, EventRecorder
+from mkube.client import BaseClient
 from mkube.kubelet import podsync
 from mkube.kubelet.envvars import pod_service_env
 from mkube.kubelet.nodestatus import (
@@ -54,7 +54,7 @@ from mkube.kubelet.podsync import (
     SyncResult,
 )
 from mkube.kubelet.probes import Endpoint, ProbeManager
-from mkube.kubelet.recording import PodRuntime, container_ref
+from mkube.kubelet.recording import PodRuntime, Recorder, container_ref
 from mkube.kubelet.runtime.base import (
     LABEL_CONTAINER_NAME,
     LABEL_POD_UID,
@@ -115,7 +115,7 @@ class Kubelet:
     def __init__(self, node_name: str, runtime: Runtime, client: BaseClient, options: KubeletOptions, *,
                  source: PodSource, enqueue: Enqueue, node_ip: str, port: int, host: HostInfo,
                  volumes: VolumeManager, config: ConfigSource, probes: ProbeManager | None = None,
-                 recorder: EventRecorder | None = None, clock: Callable[[], float] = time.time,
+                 recorder: Recorder | None = None, clock: Callable[[], float] = time.time,
                  extra_labels: dict[str, str] | None = None) -> None:
         self.node_name = node_name
         self.runtime = runtime

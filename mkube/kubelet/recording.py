@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from mkube.api.types import Pod
-from mkube.client import EventRecorder
 from mkube.kubelet.runtime.base import (
     ContainerConfig,
     ContainerInfo,
@@ -39,6 +38,12 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
+class Recorder(Protocol):
+    """What the kubelet needs of an event recorder (mkube.client.EventRecorder is one)."""
+
+    def event(self, obj: Any, type: str, reason: str, message: str) -> None: ...
+
+
 def container_ref(pod: Pod, name: str) -> dict[str, Any]:
     """An ObjectReference to the pod with the container's fieldPath, as kubelet events carry."""
     init = any(c.name == name for c in pod.spec.init_containers or [])
@@ -50,7 +55,7 @@ def container_ref(pod: Pod, name: str) -> dict[str, Any]:
 class PodRuntime:
     """See the module docstring."""
 
-    def __init__(self, inner: Runtime, pod: Pod, recorder: EventRecorder | None,
+    def __init__(self, inner: Runtime, pod: Pod, recorder: Recorder | None,
                  base_env: Mapping[str, str] | None = None) -> None:
         self.inner = inner
         self.node_name = inner.node_name

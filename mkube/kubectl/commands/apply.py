@@ -18,7 +18,14 @@ import click
 
 from mkube.api.errors import ApiError, is_conflict, is_not_found
 from mkube.api.patch import three_way_merge
-from mkube.kubectl.commands.common import Errors, Placed, done_line, filename_option, read_placed, recursive_option
+from mkube.kubectl.commands.common import (
+    Errors,
+    Placed,
+    done_line,
+    filename_option,
+    read_placed,
+    recursive_option,
+)
 from mkube.kubectl.context import Kube
 from mkube.kubectl.encoding import to_compact_json
 from mkube.kubectl.errors import CommandError, with_source

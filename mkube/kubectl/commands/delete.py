@@ -9,7 +9,14 @@ from mkube.api.errors import ApiError, is_not_found
 from mkube.api.kinds import ResourceType
 from mkube.client.interface import PropagationPolicy
 from mkube.kubectl import resources
-from mkube.kubectl.commands.common import Errors, bool_flag, Ref, filename_option, recursive_option, resolve_refs
+from mkube.kubectl.commands.common import (
+    Errors,
+    Ref,
+    bool_flag,
+    filename_option,
+    recursive_option,
+    resolve_refs,
+)
 from mkube.kubectl.context import Kube
 from mkube.kubectl.errors import CommandError, with_source
 from mkube.kubectl.output import Out, err
@@ -85,9 +92,11 @@ def delete_command(kube: Kube, args: tuple[str, ...], filename: tuple[str, ...],
         pending.append((ref, str(uid)))
     if wait:
         for ref, uid in pending:
+            def check(r: Ref = ref, u: str = uid) -> bool | None:
+                return True if gone(kube.client, r.rt, r.name, r.namespace, u) else None
+
             try:
-                poll(lambda r=ref, u=uid: True if gone(kube.client, r.rt, r.name, r.namespace, u) else None,
-                     timeout=wait_for or 7 * 24 * 3600.0)
+                poll(check, timeout=wait_for or 7 * 24 * 3600.0)
             except TimedOut:
                 errors.add(f"error: timed out waiting for the condition on {ref.rt.group_resource}/{ref.name}")
             except ApiError as e:

@@ -195,7 +195,8 @@ def events_section(w: PrefixWriter, events: list[Obj] | None, now: float | None 
     for e in sorted(events, key=_event_time):
         first = since(e.get("eventTime"), now) if e.get("eventTime") else since(e.get("firstTimestamp"), now)
         series = e.get("series") if isinstance(e.get("series"), Mapping) else None
-        count = e.get("count") if isinstance(e.get("count"), int) else 0
+        raw_count = e.get("count")
+        count = raw_count if isinstance(raw_count, int) else 0
         if series:
             interval = f"{since(series.get('lastObservedTime'), now)} (x{s(series.get('count'))} over {first})"
         elif count > 1:
