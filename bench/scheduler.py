@@ -234,7 +234,7 @@ def run_scenario(nodes: int, pods: int, mode: str, creators: int, keep: bool) ->
         first_bound = min(bound.values())
         latencies = [bound[name] - sent[name] for name in bound]
         per_node: dict[str, int] = {}
-        for name, node in watcher.node_of.items():
+        for node in watcher.node_of.values():
             per_node[node] = per_node.get(node, 0) + 1
         cpu_secs = (end_status.get("cpu_ticks", 0) - cpu0) / CLK_TCK
         # stream: from the first create to the last binding; backlog: from starting the
@@ -286,7 +286,11 @@ def main() -> None:
     for nodes, pods in scenarios:
         for mode in modes:
             print(f"running {nodes} nodes x {pods} pods ({mode}) ...", flush=True)
-            results.append(run_scenario(nodes, pods, mode, opts.creators, opts.keep))
+            load_before = os.getloadavg()[0]
+            result = run_scenario(nodes, pods, mode, opts.creators, opts.keep)
+            # other work on the machine skews every figure: record how busy it was
+            result["loadavg_1m_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+            results.append(result)
 
     cols = [("nodes", "nodes"), ("pods", "pods"), ("mode", "mode"), ("pods/s", "pods_per_s"),
             ("create/s", "create_per_s"), ("p50 ms", "latency_p50_ms"), ("p99 ms", "latency_p99_ms"),

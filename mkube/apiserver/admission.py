@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from mkube.api import strategy, validation
 from mkube.api.errors import Cause, Invalid
 from mkube.api.kinds import ResourceType
+from mkube.apiserver import services
 
 Obj = dict[str, Any]
 
@@ -45,6 +46,8 @@ def prepare_create(rt: ResourceType, body: Obj) -> Obj:
 def prepare_update(rt: ResourceType, body: Obj, old: Obj) -> Obj:
     """Defaults + validation + immutability for an update of the main resource; the
     status of kinds with a /status subresource is kept from `old`."""
+    if rt.kind == "Service":
+        services.drop_type_dependents(body, old)  # e.g. NodePort -> ClusterIP drops carried-over nodePorts
     try:
         return strategy.prepare_for_update(rt, body, old)
     except ValidationError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,7 +28,7 @@ from mkube.api.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from mkube.apiserver import discovery, namespaces
+from mkube.apiserver import discovery, masterservice, namespaces
 from mkube.apiserver.context import ServerContext
 from mkube.apiserver.dispatch import dispatch
 from mkube.apiserver.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -54,6 +54,7 @@ def create_app(options: ApiServerOptions | None = None, *, store: Store | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         the_store: Store = store if store is not None else await asyncio.to_thread(open_store, options)
+        the_store = masterservice.install(the_store, options)  # ClusterIP/NodePort allocation on Service writes
         hub = open_hub(the_store)
         ctx = ServerContext(options=options, store=the_store, hub=hub, metrics=metrics,
                             http=httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)))
@@ -61,8 +62,10 @@ def create_app(options: ApiServerOptions | None = None, *, store: Store | None =
         app.state.ctx = ctx
         unsubscribe = the_store.subscribe(lambda change: namespaces.on_change(ctx, change))
         stop_compaction = start_compaction(the_store, options)
+        stop_service_jobs: Callable[[], None] | None = None
         try:
             await namespaces.bootstrap(ctx)
+            stop_service_jobs = await asyncio.to_thread(masterservice.start_jobs, the_store, options)
             ctx.ready = True
             log.info("apiserver ready", extra={"datastore": options.effective_datastore_url.split("@")[-1]})
             yield
@@ -74,6 +77,8 @@ def create_app(options: ApiServerOptions | None = None, *, store: Store | None =
                 with contextlib.suppress(BaseException):
                     await task
             stop_compaction()
+            if stop_service_jobs is not None:
+                stop_service_jobs()
             unsubscribe()
             close = getattr(hub, "close", None)
             if close is not None:

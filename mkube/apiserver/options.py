@@ -25,9 +25,13 @@ class ApiServerOptions:
     watch_bookmark_interval_seconds: float = 10.0
     # Longest server-side watch when the client gives no timeoutSeconds (k8s: 30-60 min).
     watch_max_timeout_seconds: float = 1800.0
-    # Placeholders for the Service allocators (a later item of the tracker).
+    # Service allocators (apiserver/allocator.py): ClusterIPs (the first one is the
+    # `kubernetes` Service's) and NodePorts (inclusive range).
     service_cluster_ip_range: str = "10.96.0.0/12"
     service_node_port_range: tuple[int, int] = (30000, 32767)
+    # Address of this server in the Endpoints of `default/kubernetes` (default: the bind
+    # address, or the default route's address when bound to 0.0.0.0).
+    advertise_address: str | None = None
     # Log of unexpected exceptions and lifecycle; "json" for structured lines.
     log_format: str = "json"
     log_level: str = "info"

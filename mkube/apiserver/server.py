@@ -69,12 +69,26 @@ def run(options: ApiServerOptions) -> None:
 @click.option("--watch-bookmark-interval", type=float, default=10.0, show_default=True, help="Seconds.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
 @click.option("--log-level", default="info", show_default=True)
+@click.option("--service-cluster-ip-range", default="10.96.0.0/12", show_default=True,
+              help="CIDR of Service ClusterIPs (the first address is the kubernetes Service's).")
+@click.option("--service-node-port-range", default="30000-32767", show_default=True,
+              help="NodePort range FIRST-LAST (inclusive).")
+@click.option("--advertise-address", default=None,
+              help="IP of this server in the kubernetes Service's Endpoints (default: bind address).")
 def apiserver_command(data_dir: Path, port: int, bind_address: str, datastore_url: str | None,
                       compaction_keep: int, compaction_interval: float, max_request_body_bytes: int,
-                      watch_bookmark_interval: float, log_format: str, log_level: str) -> None:
+                      watch_bookmark_interval: float, log_format: str, log_level: str,
+                      service_cluster_ip_range: str, service_node_port_range: str,
+                      advertise_address: str | None) -> None:
     """Run the API server alone."""
+    first, sep, last = service_node_port_range.partition("-")
+    if not sep or not first.strip().isdigit() or not last.strip().isdigit():
+        raise click.BadParameter("expected FIRST-LAST, e.g. 30000-32767", param_hint="--service-node-port-range")
     run(ApiServerOptions(data_dir=data_dir, port=port, bind_address=bind_address, datastore_url=datastore_url,
                          compaction_keep=compaction_keep, compaction_interval_seconds=compaction_interval,
                          max_request_body_bytes=max_request_body_bytes,
                          watch_bookmark_interval_seconds=watch_bookmark_interval,
-                         log_format=log_format, log_level=log_level))
+                         log_format=log_format, log_level=log_level,
+                         service_cluster_ip_range=service_cluster_ip_range,
+                         service_node_port_range=(int(first), int(last)),
+                         advertise_address=advertise_address))

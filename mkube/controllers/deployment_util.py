@@ -11,7 +11,7 @@ Key facts reproduced from Kubernetes:
 - maxSurge rounds percentages up, maxUnavailable rounds down; if both resolve to 0,
   maxUnavailable becomes 1 (a rollout must be able to move).
 - A rolling update scales the new ReplicaSet up to at most replicas + maxSurge pods in
-  total, and old ReplicaSets down while keeping at least replicas - maxUnavailable
+  total (counting pods an old ReplicaSet still has after a scale-down, see new_rs_replicas), and old ReplicaSets down while keeping at least replicas - maxUnavailable
   pods available, unhealthy old pods first.
 """
 
@@ -342,14 +342,27 @@ def set_new_rs_annotations(d: Deployment, rs: ReplicaSet, new_revision: int, exi
     return changed, promoted
 
 
+def pod_bound(rs: ReplicaSet | None) -> int:
+    """Pods `rs` has or will have: max(spec.replicas, status.replicas)."""
+    if rs is None:
+        return 0
+    return max(rs_replicas(rs), rs.status.replicas or 0)
+
+
 def new_rs_replicas(d: Deployment, all_rss: Sequence[ReplicaSet | None], new_rs: ReplicaSet | None) -> int:
-    """How many replicas the new ReplicaSet may have now (NewRSNewReplicas)."""
+    """How many replicas the new ReplicaSet may have now (NewRSNewReplicas).
+
+    Unlike Kubernetes, which sums spec.replicas only, an old ReplicaSet that was scaled
+    down but still has its pods (status.replicas > spec.replicas) counts with its pods:
+    the new one grows only once they are gone, so at no moment do more than
+    replicas + maxSurge pods (not being deleted) exist.
+    """
     desired = replicas_of(d)
     current_new = rs_replicas(new_rs) if new_rs is not None else 0
     if not is_rolling_update(d):
         return desired
     surge = max_surge(d)
-    current = replica_count(all_rss)
+    current = sum(pod_bound(rs) for rs in all_rss)
     max_total = desired + surge
     if current >= max_total:
         return current_new
@@ -357,20 +370,35 @@ def new_rs_replicas(d: Deployment, all_rss: Sequence[ReplicaSet | None], new_rs:
     return current_new + max(scale_up, 0)
 
 
+def sure_available(rs: ReplicaSet | None) -> int:
+    """Available pods `rs` will still have once its controller caught up with its spec.
+
+    A ReplicaSet just scaled down still reports the pods it is deleting as available
+    until its controller syncs again; it deletes unready pods first, so at most
+    spec.replicas of its available pods remain. Scale-down decisions use this bound so
+    that a status that lags behind a scale-down never lets availability drop below
+    replicas - maxUnavailable (Kubernetes trusts the lagging status here).
+    """
+    if rs is None:
+        return 0
+    return min(rs.status.available_replicas or 0, rs_replicas(rs))
+
+
 def plan_old_scale_down(d: Deployment, all_rss: Sequence[ReplicaSet], old_rss: Sequence[ReplicaSet],
                         new_rs: ReplicaSet | None) -> dict[str, int]:
     """New sizes for old ReplicaSets in one rolling-update step (reconcileOldReplicaSets).
 
     First unhealthy old replicas are removed (they serve nothing), then healthy ones,
-    oldest ReplicaSet first, as long as replicas - maxUnavailable pods stay available.
-    Returns {rs name: new spec.replicas} for the ones that change.
+    oldest ReplicaSet first, as long as replicas - maxUnavailable pods stay available
+    (counted with `sure_available`). Returns {rs name: new spec.replicas} for the ones
+    that change.
     """
     old_count = replica_count(old_rss)
     if old_count == 0:
         return {}
     all_count = replica_count(all_rss)
     min_available = replicas_of(d) - max_unavailable(d)
-    new_unavailable = (rs_replicas(new_rs) - (new_rs.status.available_replicas or 0)) if new_rs else 0
+    new_unavailable = (rs_replicas(new_rs) - sure_available(new_rs)) if new_rs else 0
     max_scaled_down = all_count - min_available - new_unavailable
     if max_scaled_down <= 0:
         return {}
@@ -383,7 +411,7 @@ def plan_old_scale_down(d: Deployment, all_rss: Sequence[ReplicaSet], old_rss: S
             break
         name = rs.metadata.name or ""
         size = sizes[name]
-        available = rs.status.available_replicas or 0
+        available = sure_available(rs)
         if size == 0 or size <= available:
             continue
         down = min(max_scaled_down - cleaned, size - available)
@@ -391,7 +419,7 @@ def plan_old_scale_down(d: Deployment, all_rss: Sequence[ReplicaSet], old_rss: S
         plan[name] = size - down
         cleaned += down
     # 2. healthy replicas while enough stay available
-    available_total = available_count(all_rss)
+    available_total = sum(sure_available(rs) for rs in all_rss)
     if available_total > min_available:
         to_remove = available_total - min_available
         removed = 0

@@ -19,6 +19,7 @@ from mkube.client.errors import ConfigError
 from mkube.kubectl.commands import COMMANDS
 from mkube.kubectl.context import Kube, Settings
 from mkube.kubectl.errors import CommandError, ExitError, error_line
+from mkube.kubectl.group import Group
 
 # Global flags may appear anywhere on the command line, as with kubectl's persistent
 # flags; they are moved in front of the subcommand before click parses.
@@ -70,7 +71,7 @@ def _setup_logging(verbosity: int) -> None:
     logging.getLogger("httpcore").setLevel(logging.DEBUG if verbosity >= 9 else logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--kubeconfig", help="Path to the kubeconfig file.")
 @click.option("--context", help="The kubeconfig context to use.")
 @click.option("-n", "--namespace", help="The namespace of the request.")

@@ -10,6 +10,7 @@ names when several kinds are printed, LABELS with `--show-labels`, `-L` label co
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -82,6 +83,17 @@ def name_of(obj: Obj) -> str:
     kind = str(obj.get("kind") or "").lower()
     name = (obj.get("metadata") or {}).get("name", "")
     return f"{kind}.{group}/{name}" if group else f"{kind}/{name}"
+
+
+def dry_run_view(obj: Obj) -> Obj:
+    """A generated object as kubectl prints it with --dry-run=client: Go structs marshal
+    an unset creationTimestamp as null (also in pod templates)."""
+    out = copy.deepcopy(obj)
+    out.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+    template = (out.get("spec") or {}).get("template")
+    if isinstance(template, dict):
+        template.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+    return out
 
 
 def as_list(items: list[Obj]) -> Obj:

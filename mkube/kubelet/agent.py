@@ -211,7 +211,7 @@ class Agent(Target):
         log.info("kubelet: %d node(s) [%s], node IP %s, serving on %s:%d", len(self.kubelets),
                  ", ".join(list(self.kubelets)[:3]) + (" ..." if len(self.kubelets) > 3 else ""),
                  self.node_ip, self.server.server_address[0], self.port)
-        self._each("registration", lambda kl: kl.register())
+        self._each("registration", lambda kl: kl.register() and kl.renew_lease())
         self.pod_informer.add_handler(self._on_add, self._on_update, self._on_delete)
         self.pod_informer.start()
         self.service_informer.start()

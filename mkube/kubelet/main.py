@@ -39,7 +39,7 @@ def build_runtimes(node_name: str, options: KubeletOptions) -> list[Runtime]:
         raise ValueError("--hollow-nodes needs --runtime fake")
     from mkube.kubelet.runtime.docker import DockerRuntime
 
-    return [DockerRuntime(options.docker_host, node_name=node_name,
+    return [DockerRuntime(options.docker_host, node_name=node_name, extra_labels=options.runtime_labels,
                           host_ip=options.publish_address or options.node_ip)]
 
 
@@ -87,6 +87,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="pod sync threads (default 8)")
     p.add_argument("--max-pods", type=int, default=None)
     p.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE", help="extra node label")
+    p.add_argument("--runtime-label", action="append", default=[], metavar="KEY=VALUE",
+                   help="label put on every container this kubelet creates")
     for flag, what in (
         ("--lease-renew-interval", "seconds between Lease renewals (default 10)"),
         ("--node-status-update-frequency", "seconds between node status computations (default 10)"),
@@ -105,6 +107,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -112,16 +124,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.verbose:  # one line per HTTP request or job run is noise
         for name in ("httpx", "apscheduler"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    labels = {}
-    for item in args.node_label:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--node-label {item!r}: expected KEY=VALUE")
-        labels[key] = value
+    labels, runtime_labels = _pairs(args.node_label, "--node-label"), _pairs(args.runtime_label, "--runtime-label")
     run(args.server, args.node_name, args.token, node_ip=args.node_ip, address=args.address, port=args.port,
         runtime=args.runtime, docker_host=args.docker_host, publish_address=args.publish_address,
         root_dir=args.root_dir, hollow_nodes=args.hollow_nodes, workers=args.workers, max_pods=args.max_pods,
-        labels=labels or None, lease_renew_interval=args.lease_renew_interval,
+        labels=labels or None, runtime_labels=runtime_labels or None, lease_renew_interval=args.lease_renew_interval,
         node_status_update_frequency=args.node_status_update_frequency,
         node_status_report_frequency=args.node_status_report_frequency, relist_period=args.relist_period,
         resync_period=args.resync_period, housekeeping_period=args.housekeeping_period,

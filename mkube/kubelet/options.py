@@ -48,6 +48,7 @@ class KubeletOptions:
     publish_address: str = ""  # host IP of published pod ports; "" = node_ip
     hollow_nodes: int = 0  # > 0: run this many fake-runtime nodes `<node_name>-<i>`
     labels: dict[str, str] = field(default_factory=dict)  # extra node labels
+    runtime_labels: dict[str, str] = field(default_factory=dict)  # put on every container (e.g. a test id)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> KubeletOptions:

@@ -404,4 +404,4 @@ class ProbeManager:
         if recorder is None:
             return
         ref = dict(w.pod_ref, fieldPath=f"spec.containers{{{w.container.name}}}")
-        recorder.warning(ref, "Unhealthy", f"{w.kind.capitalize()} probe failed: {message}")
+        recorder.event(ref, "Warning", "Unhealthy", f"{w.kind.capitalize()} probe failed: {message}")

@@ -151,10 +151,21 @@ class SchedulerCache:
 
     def add_pod(self, pod: Pod | PodInfo) -> None:
         """A pod observed bound to `spec.nodeName` (add or update; confirms an assumption)."""
-        info = pod if isinstance(pod, PodInfo) else PodInfo(pod)
-        node = info.node_name
+        if isinstance(pod, PodInfo):
+            key, node, uid = pod.key, pod.node_name, pod.uid
+        else:
+            key, node, uid = pod.metadata.key, pod.spec.node_name or "", pod.metadata.uid or ""
         if not node:
             return
+        with self._lock:
+            st = self._pods.get(key)
+            if st is not None and st.assumed and st.node == node and st.pod.uid == uid:
+                # Our own binding, observed: the node already counts this pod (pod specs
+                # are immutable where resources and ports are concerned), so confirming
+                # changes no NodeInfo and leaves the snapshot as it is.
+                st.assumed, st.binding_finished, st.deadline = False, False, None
+                return
+        info = pod if isinstance(pod, PodInfo) else PodInfo(pod)
         with self._lock:
             st = self._pods.get(info.key)
             if st is not None:

@@ -13,7 +13,6 @@ Like kube-scheduler it
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -33,6 +32,7 @@ __all__ = [
 MAX_NODE_SCORE = 100
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE = 5
+MIN_CHUNK = 16  # nodes filtered per batch at least (see _find_feasible)
 BASE_PERCENTAGE_OF_NODES_TO_SCORE = 50
 NO_NODES_MESSAGE = "no nodes available to schedule pods"
 
@@ -40,7 +40,10 @@ NO_NODES_MESSAGE = "no nodes available to schedule pods"
 @runtime_checkable
 class FilterPlugin(Protocol):
     """Says whether a pod fits a node. May also define `pre_filter(pod) -> Status`:
-    SKIP (nothing to check for this pod), SUCCESS, or a rejection for every node."""
+    SKIP (nothing to check for this pod), SUCCESS, or a rejection for every node; and
+    `filter_all(pod, nodes) -> list[NodeInfo] | None`: the nodes that pass, in order, in
+    one call (None: "ask `filter` node by node"); it must agree with `filter`, which
+    still gives the reasons for the nodes it leaves out."""
 
     name: str
 
@@ -145,6 +148,58 @@ def _error(plugin: object, status: Status) -> SchedulingError:
     return SchedulingError(f"plugin {getattr(plugin, 'name', plugin)!s}: {status.message}")
 
 
+def _reject(plugin: FilterPlugin, pod: PodInfo, nodes: Sequence[NodeInfo],
+            failed: dict[str, Status]) -> list[NodeInfo]:
+    """Run `plugin.filter` node by node; record rejections; return the nodes that pass."""
+    check = plugin.filter
+    passed = []
+    for ni in nodes:
+        st = check(pod, ni)
+        if st is SUCCESS or st.code is Code.SUCCESS:
+            passed.append(ni)
+        elif st.code is Code.ERROR:
+            raise _error(plugin, st)
+        else:
+            failed[ni.name] = st
+    return passed
+
+
+def _find_feasible(pod: PodInfo, ordered: tuple[NodeInfo, ...], filters: Sequence[FilterPlugin], want: int,
+                   failed: dict[str, Status]) -> tuple[list[NodeInfo], int]:
+    """The first `want` nodes of `ordered` that pass every filter, and how many nodes of
+    `ordered` that took (exactly what checking node by node and stopping at the `want`th
+    feasible node gives). Works in chunks so that plugins with `filter_all` test a whole
+    chunk in one call; a node's reasons come from `filter` when it is rejected."""
+    feasible: list[NodeInfo] = []
+    pos = 0
+    n = len(ordered)
+    while pos < n and len(feasible) < want:
+        room = want - len(feasible)
+        chunk = ordered[pos:pos + max(room, MIN_CHUNK)]
+        survivors: Sequence[NodeInfo] = chunk
+        for plugin in filters:
+            batch = getattr(plugin, "filter_all", None)
+            passed = batch(pod, survivors) if batch is not None else None
+            if passed is None:
+                survivors = _reject(plugin, pod, survivors, failed)
+            else:
+                if len(passed) != len(survivors):
+                    kept = {id(ni) for ni in passed}
+                    dropped = [ni for ni in survivors if id(ni) not in kept]
+                    if _reject(plugin, pod, dropped, failed):
+                        raise SchedulingError(f"plugin {plugin.name}: filter_all and filter disagree")
+                survivors = passed
+            if not survivors:
+                break
+        if len(survivors) > room:
+            survivors = list(survivors[:room])
+            pos += chunk.index(survivors[-1]) + 1
+        else:
+            pos += len(chunk)
+        feasible.extend(survivors)
+    return feasible, pos
+
+
 def schedule_one(pod: Pod | PodInfo, snapshot: Snapshot, profile: Profile, start_index: int = 0,
                  rng: random.Random | None = None) -> ScheduleResult | FitError:
     """Pick a node for `pod` in `snapshot` (pure; see the module docstring).
@@ -159,7 +214,7 @@ def schedule_one(pod: Pod | PodInfo, snapshot: Snapshot, profile: Profile, start
         return FitError(pinfo.key, 0)
     start = start_index % n
 
-    filters = []
+    filters: list[FilterPlugin] = []
     for plugin in profile.filters:
         pre = getattr(plugin, "pre_filter", None)
         if pre is not None:
@@ -170,26 +225,12 @@ def schedule_one(pod: Pod | PodInfo, snapshot: Snapshot, profile: Profile, start
                 raise _error(plugin, st)
             if st.rejected:
                 return FitError(pinfo.key, n, {ni.name: st for ni in nodes}, st.message, start)
-        filters.append(plugin.filter)
+        filters.append(plugin)
 
     want = num_feasible_nodes_to_find(n, profile.percentage_of_nodes_to_score)
-    feasible: list[NodeInfo] = []
     failed: dict[str, Status] = {}
-    processed = 0
-    for ni in itertools.chain(itertools.islice(nodes, start, None), itertools.islice(nodes, 0, start)):
-        processed += 1
-        for check in filters:
-            st = check(pinfo, ni)
-            if st is SUCCESS or st.code is Code.SUCCESS:
-                continue
-            if st.code is Code.ERROR:
-                raise _error(check, st)
-            failed[ni.name] = st
-            break
-        else:
-            feasible.append(ni)
-            if len(feasible) >= want:
-                break
+    feasible, processed = _find_feasible(pinfo, nodes[start:] + nodes[:start], filters, want, failed)
+    next_start = (start + processed) % n
     next_start = (start + processed) % n
 
     if not feasible:

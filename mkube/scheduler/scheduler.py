@@ -180,6 +180,8 @@ class Scheduler:
                 or current.spec.node_name or self.cache.has_pod(pod.key)):
             self.queue.done(qp)  # gone, bound, or being bound: nothing to do
             return True
+        if current is not pod.pod:  # updated while its PodInfo waited (e.g. during a failed bind)
+            pod = qp.pod = PodInfo(current)
         try:
             result = schedule_one(pod, self.cache.snapshot(), self.profile, self._next_start, self.rng)
         except SchedulingError as e:

@@ -157,7 +157,7 @@ def test_stop_is_sigterm_then_sigkill_after_the_timeout(rt: DockerRuntime, busyb
 
     t0 = time.monotonic()
     rt.stop_container(polite, timeout_s=10)
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 8  # well before the timeout (generous for a loaded host)
     info = rt.inspect_container(polite)
     assert (info.state, info.exit_code) == ("exited", 0)
     assert b"got-term" in all_logs(rt, polite)
@@ -165,7 +165,7 @@ def test_stop_is_sigterm_then_sigkill_after_the_timeout(rt: DockerRuntime, busyb
     t0 = time.monotonic()
     rt.stop_container(stubborn, timeout_s=2)
     took = time.monotonic() - t0
-    assert 1.8 <= took < 6
+    assert 1.8 <= took < 15
     info = rt.inspect_container(stubborn)
     assert (info.state, info.exit_code, info.oom_killed) == ("exited", 137, False)
     assert info.finished_at and info.started_at and info.finished_at > info.started_at
@@ -177,10 +177,10 @@ def test_stop_is_sigterm_then_sigkill_after_the_timeout(rt: DockerRuntime, busyb
     with pytest.raises(NotFound):
         rt.inspect_container(stubborn)
 
-    t0 = time.monotonic()
     rt.stop_sandbox(sb.id, timeout_s=5)
-    assert time.monotonic() - t0 < 4  # the pause container exits on SIGTERM at once
     assert rt.inspect_sandbox(sb.id).state == "notready"
+    # The pause container exits 0 on SIGTERM (137 would mean it had to be killed).
+    assert rt.inspect_container(sb.id).exit_code == 0
 
 
 def test_logs(rt: DockerRuntime, busybox_image: str) -> None:
@@ -207,14 +207,15 @@ def test_exec(rt: DockerRuntime, busybox_image: str) -> None:
     cid = start(rt, sb.id, ContainerConfig(name="app", image=busybox_image, command=["sleep", "3600"],
                                            env={"GREETING": "hi there"}))
     code, out = rt.exec(cid, ["sh", "-c", "echo $GREETING; echo oops >&2; exit 3"], timeout_s=10)
-    assert code == 3 and out == b"hi there\noops\n"
+    # stdout and stderr are separate pipes: their relative order is not guaranteed.
+    assert code == 3 and out in (b"hi there\noops\n", b"oops\nhi there\n")
     assert rt.exec(cid, ["cat", "/etc/hostname"]).output == b"web\n"
     missing = rt.exec(cid, ["/no/such/binary"], timeout_s=10)
     assert missing.exit_code in (126, 127) and b"no such file" in missing.output.lower()
     t0 = time.monotonic()
     with pytest.raises(ExecTimeout):
         rt.exec(cid, ["sleep", "30"], timeout_s=1)
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 6
     big = rt.exec(cid, ["sh", "-c", "head -c 300000 /dev/zero | tr '\\0' x"], timeout_s=10)
     assert big == (0, b"x" * 300000)
     with pytest.raises(NotFound):
@@ -324,9 +325,8 @@ def test_builds_the_pause_image_when_absent(docker_client: docker.DockerClient,
         assert not rt.image_present(tag)
         sb = rt.run_sandbox(new_pod())
         assert sb.state == "ready" and rt.image_present(tag)
-        t0 = time.monotonic()
         rt.stop_sandbox(sb.id, timeout_s=10)
-        assert time.monotonic() - t0 < 3  # the built pause exits on SIGTERM
+        assert rt.inspect_container(sb.id).exit_code == 0  # the built pause exits 0 on SIGTERM
         rt.remove_sandbox(sb.id)
     finally:
         for s in rt.list_sandboxes():

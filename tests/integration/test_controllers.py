@@ -194,11 +194,11 @@ def test_dead_node_pods_are_recreated_elsewhere(api_server: ApiServerProcess, cl
             return cond is not None and cond.status == "Unknown"
 
         wait_for(node_unknown, 15, f"{victim} Ready=Unknown")
-        n = client.get(Node, victim)
-        cond = n.condition("Ready")
+        cond = client.get(Node, victim).condition("Ready")
         assert cond is not None and cond.reason == "NodeStatusUnknown"
-        assert {(t.key, t.effect) for t in n.spec.taints or []} == {
-            ("node.kubernetes.io/unreachable", "NoSchedule"), ("node.kubernetes.io/unreachable", "NoExecute")}
+        unreachable = {("node.kubernetes.io/unreachable", "NoSchedule"), ("node.kubernetes.io/unreachable", "NoExecute")}
+        wait_for(lambda: {(t.key, t.effect) for t in client.get(Node, victim).spec.taints or []} == unreachable,
+                 10, "unreachable taints")
 
         def replaced() -> bool:
             pods = live_pods(client)
@@ -206,7 +206,7 @@ def test_dead_node_pods_are_recreated_elsewhere(api_server: ApiServerProcess, cl
                     and all(is_ready(p) for p in pods))
 
         wait_for(replaced, 30, "pods recreated on the other nodes")
-        assert rolled_out(client)
+        wait_for(lambda: rolled_out(client), 10, "deployment status caught up")
         reasons = [(e.reason, e.message) for e in client.list(Event, "default").items]
         assert any(r == "TaintManagerEviction" and (m or "").startswith("Marking for deletion Pod default/web-")
                    for r, m in reasons)

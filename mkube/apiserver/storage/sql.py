@@ -239,7 +239,9 @@ class SqlStore:
     """`Store` (see base.py) on SQLite or PostgreSQL. Thread-safe; methods block.
 
     `poll_interval` (PostgreSQL only): how often the subscribers' poll thread looks for
-    log rows written by other API servers sharing the database.
+    log rows written by other API servers sharing the database. A SQLite file is for
+    one API server: other processes' writes are safe (BEGIN IMMEDIATE) but are not
+    delivered to this process's subscribers.
     """
 
     def __init__(self, url: str, *, poll_interval: float = 0.2, pool_size: int = 8,
@@ -525,7 +527,8 @@ class SqlStore:
     def guaranteed_update(self, resource: str, namespace: str, name: str,
                           mutate: Callable[[Obj], Obj | None]) -> Obj:
         """Read-modify-write in one transaction (see base.Store). `mutate` runs while the
-        store's writer token is held: keep it quick, and never write to the store from it."""
+        store's writer token is held, possibly on another writer's thread (group commit):
+        keep it quick, rely on no thread-locals, and never write to the store from it."""
 
         def op(tx: _Tx) -> Obj:
             tx.cur.execute(self._sql.select_obj, (resource, namespace, name))
@@ -756,7 +759,8 @@ class SqlStore:
             cur.execute(q("UPDATE mkube_meta SET value = ? WHERE key = 'compacted' AND value < ?"),
                         (boundary, boundary))
         while True:
-            with self._writer_token(), self._write_engine.connect() as conn, conn.begin(), _cursor(conn) as cur:
+            with (self._writer_token(), self._write_engine.connect() as conn, conn.begin(),
+                  _cursor(conn) as cur):
                 cur.execute(self._sql.compact_batch, (boundary, _COMPACT_BATCH))
                 n = cur.rowcount
             if n < _COMPACT_BATCH:

@@ -67,8 +67,8 @@ def version_command(kube: Kube, client_only: bool, output: str | None) -> None:
 
 
 def discover(kube: Kube) -> list[tuple[str, str, Obj]]:
-    """(group, groupVersion, APIResource) of every served resource, core first, then groups
-    in name order (kubectl api-resources' order)."""
+    """(group, groupVersion, APIResource) of every served resource, sorted by group then
+    name (kubectl api-resources' order)."""
     client = kube.client
     found: list[tuple[str, str, Obj]] = []
     core = client.request("GET", "/api/v1")
@@ -83,7 +83,8 @@ def discover(kube: Kube) -> list[tuple[str, str, Obj]]:
         data = client.request("GET", f"/apis/{gv}")
         for r in data.get("resources") or []:
             found.append((str(g.get("name")), str(gv), r))
-    return [f for f in found if "/" not in str(f[2].get("name"))]
+    served = [f for f in found if "/" not in str(f[2].get("name"))]
+    return sorted(served, key=lambda f: (f[0], str(f[2].get("name"))))
 
 
 @click.command("api-resources")

@@ -21,6 +21,7 @@ from mkube.client import kubeconfig
 from mkube.kubectl.context import Kube
 from mkube.kubectl.encoding import to_json, to_yaml
 from mkube.kubectl.errors import CommandError
+from mkube.kubectl.group import Group
 from mkube.kubectl.output import Out
 from mkube.kubectl.printers import render_rows
 
@@ -127,7 +128,7 @@ def _target_file(kube: Kube, section: str | None = None, name: str | None = None
     return Path("~/.kube/config").expanduser()
 
 
-@click.group("config")
+@click.group("config", cls=Group)
 def config_command() -> None:
     """Modify kubeconfig files."""
 

@@ -21,8 +21,9 @@ from mkube.kubectl.commands.common import (
 from mkube.kubectl.context import Kube
 from mkube.kubectl.errors import CommandError, with_source
 from mkube.kubectl.fetch import typed
+from mkube.kubectl.group import Group
 from mkube.kubectl.output import Out
-from mkube.kubectl.printers import ObjectPrinter, name_of, parse_output
+from mkube.kubectl.printers import ObjectPrinter, dry_run_view, name_of, parse_output
 
 Obj = dict[str, Any]
 
@@ -55,7 +56,7 @@ def _send(kube: Kube, obj: Obj, output: str | None, dry_run: str) -> None:
     printer = _printer(output)
     if dry_run == "client":
         if printer is not None:
-            out.write(printer.render(obj))
+            out.write(printer.render(dry_run_view(obj)))
         else:
             out.line(done_line(rt, obj["metadata"]["name"], "created (dry run)"))
         return
@@ -69,7 +70,8 @@ def _send(kube: Kube, obj: Obj, output: str | None, dry_run: str) -> None:
         out.line(done_line(rt, created["metadata"]["name"], "created"))
 
 
-@click.group("create", invoke_without_command=True)
+@click.group("create", cls=Group, invoke_without_command=True,
+             aliases={"ns": "namespace", "deploy": "deployment", "cm": "configmap"})
 @filename_option
 @recursive_option
 @click.option("-o", "--output", help="name|yaml|json|jsonpath=...: print the created objects.")
@@ -124,10 +126,11 @@ def create_deployment(kube: Kube, name: str, images: tuple[str, ...], replicas: 
                       dry_run: str, output: str | None, command: tuple[str, ...]) -> None:
     """Create a deployment (labels app=NAME), like `kubectl create deployment`."""
     containers: list[Obj] = []
-    for image in images:
-        cname = image.rsplit("/", 1)[-1].split(":")[0].split("@")[0] if len(images) > 1 else name
+    for i, image in enumerate(images):
+        # kubectl names each container after its image ("nginx" for "nginx:1.25")
+        cname = image.rsplit("/", 1)[-1].split("@")[0].split(":")[0]
         c: Obj = {"name": cname, "image": image, "resources": {}}
-        if port:
+        if port and i == 0:
             c["ports"] = [{"containerPort": port}]
         if command:
             c["command"] = list(command)

@@ -14,7 +14,7 @@ from mkube.kubectl.commands.common import done_line, filename_option, recursive_
 from mkube.kubectl.context import Kube
 from mkube.kubectl.errors import CommandError
 from mkube.kubectl.output import Out
-from mkube.kubectl.printers import ObjectPrinter, name_of, parse_output
+from mkube.kubectl.printers import ObjectPrinter, dry_run_view, name_of, parse_output
 
 Obj = dict[str, Any]
 _EXPOSABLE = ("Pod", "Service", "ReplicaSet", "Deployment")
@@ -140,11 +140,12 @@ def expose_command(kube: Kube, args: tuple[str, ...], filename: tuple[str, ...],
                             external_ip=external_ip)
         services = resources.resolve_type("services")
         ns = ref.namespace or kube.namespace
-        svc["metadata"]["namespace"] = ns
         if dry_run == "client":
-            out.write(printer.render(svc) if printer else done_line(services, svc["metadata"]["name"],
-                                                                     "exposed (dry run)") + "\n")
+            view = {**dry_run_view(svc), "status": {"loadBalancer": {}}}
+            out.write(printer.render(view) if printer else done_line(services, svc["metadata"]["name"],
+                                                                      "exposed (dry run)") + "\n")
             continue
+        svc["metadata"]["namespace"] = ns
         created = kube.client.create_raw(services, svc, ns)
         if printer is not None:
             out.write(printer.render(fetch.typed(services, created)))

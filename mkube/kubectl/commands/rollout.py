@@ -27,6 +27,7 @@ from mkube.kubectl.context import Kube
 from mkube.kubectl.describe.workloads import pod_template
 from mkube.kubectl.describe.writer import PrefixWriter
 from mkube.kubectl.errors import CommandError
+from mkube.kubectl.group import Group
 from mkube.kubectl.output import Out
 from mkube.kubectl.tabwriter import tabbed
 from mkube.kubectl.timeparse import parse_duration
@@ -53,7 +54,7 @@ def _group_kind(rt: ResourceType) -> str:
     return f"{rt.kind}.{rt.group}" if rt.group else rt.kind
 
 
-@click.group("rollout")
+@click.group("rollout", cls=Group)
 def rollout_command() -> None:
     """Manage the rollout of deployments."""
 

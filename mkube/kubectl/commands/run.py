@@ -12,7 +12,7 @@ from mkube.kubectl.context import Kube
 from mkube.kubectl.errors import CommandError
 from mkube.kubectl.fetch import typed
 from mkube.kubectl.output import Out
-from mkube.kubectl.printers import ObjectPrinter, name_of, parse_output
+from mkube.kubectl.printers import ObjectPrinter, dry_run_view, name_of, parse_output
 
 Obj = dict[str, Any]
 
@@ -82,7 +82,7 @@ def run_command(kube: Kube, name: str, args: tuple[str, ...], image: str, port: 
     printer = ObjectPrinter(parse_output(output), name_of) if output else None
     out = Out()
     if dry_run == "client":
-        out.write(printer.render(pod) if printer else done_line(pods, name, "created (dry run)") + "\n")
+        out.write(printer.render(dry_run_view(pod)) if printer else done_line(pods, name, "created (dry run)") + "\n")
         return
     pod["metadata"]["namespace"] = kube.namespace
     created = kube.client.create_raw(pods, pod, kube.namespace)

@@ -9,6 +9,8 @@ matching taint (NoSchedule) may still go there, as in Kubernetes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mkube.api.types import Taint
 from mkube.scheduler.framework import NodeInfo, PodInfo
 from mkube.scheduler.plugins.helpers import tolerated
@@ -24,6 +26,11 @@ _REJECT = unresolvable(REASON)
 
 class NodeReady:
     name = "NodeReady"
+
+    def filter_all(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Sequence[NodeInfo] | None:
+        if pod.tolerations:
+            return None  # rare: decide node by node
+        return [n for n in nodes if n.ready == "True"]
 
     def filter(self, pod: PodInfo, node: NodeInfo) -> Status:
         if node.ready == "True":

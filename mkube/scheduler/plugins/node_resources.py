@@ -21,6 +21,12 @@ INSUFFICIENT_MEMORY = "Insufficient memory"
 class NodeResourcesFit:
     name = "NodeResourcesFit"
 
+    def filter_all(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Sequence[NodeInfo]:
+        cpu = pod.cpu if pod.cpu > 0 else -(1 << 62)  # no request: never insufficient
+        mem = pod.memory if pod.memory > 0 else -(1 << 62)
+        return [n for n in nodes if len(n.pods) < n.alloc_pods and cpu <= n.alloc_cpu - n.requested_cpu
+                and mem <= n.alloc_memory - n.requested_memory]
+
     def filter(self, pod: PodInfo, node: NodeInfo) -> Status:
         cpu = pod.cpu
         mem = pod.memory
@@ -62,11 +68,12 @@ class NodeResourcesLeastAllocated:
     def score_nodes(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
         """`score` for every node, inlined (this runs for hundreds of nodes per pod)."""
         pod_cpu, pod_mem = pod.nonzero_cpu, pod.nonzero_memory
-        out = []
+        out: list[int] = []
+        append = out.append
         for n in nodes:
             alloc, req = n.alloc_cpu, n.nonzero_cpu + pod_cpu
-            cpu = (alloc - req) * MAX_NODE_SCORE // alloc if 0 < alloc and req <= alloc else 0
+            cpu = (alloc - req) * MAX_NODE_SCORE // alloc if alloc > 0 and req <= alloc else 0
             alloc, req = n.alloc_memory, n.nonzero_memory + pod_mem
-            mem = (alloc - req) * MAX_NODE_SCORE // alloc if 0 < alloc and req <= alloc else 0
-            out.append((cpu + mem) // 2)
+            mem = (alloc - req) * MAX_NODE_SCORE // alloc if alloc > 0 and req <= alloc else 0
+            append((cpu + mem) // 2)
         return out

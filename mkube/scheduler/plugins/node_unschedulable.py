@@ -3,6 +3,8 @@ the `node.kubernetes.io/unschedulable:NoSchedule` taint."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mkube.api.types import Taint
 from mkube.scheduler.framework import NodeInfo, PodInfo
 from mkube.scheduler.plugins.helpers import tolerated
@@ -16,6 +18,11 @@ _REJECT = unresolvable(REASON)
 
 class NodeUnschedulable:
     name = "NodeUnschedulable"
+
+    def filter_all(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Sequence[NodeInfo]:
+        if pod.tolerations and tolerated(pod.tolerations, _TAINT):
+            return nodes
+        return [n for n in nodes if not n.unschedulable]
 
     def filter(self, pod: PodInfo, node: NodeInfo) -> Status:
         if not node.unschedulable or (pod.tolerations and tolerated(pod.tolerations, _TAINT)):

@@ -20,6 +20,11 @@ class TaintToleration:
     def __init__(self, weight: int = 3) -> None:
         self.weight = weight
 
+    def filter_all(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Sequence[NodeInfo] | None:
+        if pod.tolerations:
+            return None  # decide node by node
+        return [n for n in nodes if not n.hard_taints]
+
     def filter(self, pod: PodInfo, node: NodeInfo) -> Status:
         if not node.hard_taints:
             return SUCCESS

@@ -107,6 +107,17 @@ def test_new_rs_replicas_respects_max_surge() -> None:
     assert du.new_rs_replicas(deployment(replicas=10, strategy="Recreate"), [old, new], new) == 10
 
 
+def test_new_rs_waits_for_old_pods_to_go() -> None:
+    """Old RS scaled 10 -> 8 still has 10 pods: the new one may not grow past 12 - 10."""
+    d = deployment(replicas=10, max_surge=2, max_unavailable=1)
+    old = rs("old", 8)
+    old.status.replicas = 10
+    new = rs("new", 2, available=2, age=10)
+    assert du.new_rs_replicas(d, [old, new], new) == 2
+    old.status.replicas = 8  # the pods went
+    assert du.new_rs_replicas(d, [old, new], new) == 4
+
+
 def test_old_scale_down_keeps_min_available() -> None:
     d = deployment(replicas=10, max_surge=3, max_unavailable=2)
     old = rs("old", 10)
@@ -126,6 +137,15 @@ def test_old_scale_down_removes_unhealthy_old_pods_first() -> None:
     plan = du.plan_old_scale_down(d, [oldest, older, new], [oldest, older], new)
     # max scaled down = 10 - 9 - 0 = 1, taken from the unhealthy replicas of "a"
     assert plan == {"a": 3}
+
+
+def test_old_scale_down_does_not_trust_a_status_that_lags_a_scale_down() -> None:
+    """Old RS just scaled 10 -> 8: its status still says 10 available (2 pods being deleted)."""
+    d = deployment(replicas=10, max_surge=3, max_unavailable=2)
+    old = rs("old", 8, available=10)
+    new = rs("new", 3, available=1, age=10)
+    # really available: 8 old + 1 new = 9; minimum 8 -> at most 1 more old pod may go
+    assert du.plan_old_scale_down(d, [old, new], [old], new) == {"old": 7}
 
 
 def test_old_scale_down_does_nothing_while_new_pods_are_unavailable() -> None:

@@ -130,3 +130,31 @@ def test_update_replaces_old_version() -> None:
     assert cache.remove_pod("default/p")
     assert cache.node_info("n1").requested_cpu == 0  # type: ignore[union-attr]
     assert cache.pod_count() == 0
+
+
+def test_snapshot_knows_whether_any_node_has_prefer_no_schedule_taints() -> None:
+    cache = SchedulerCache()
+    cache.add_node(make_node("plain"))
+    assert not cache.snapshot().has_soft_taints
+    cache.add_node(make_node("soft", taints=[{"key": "k", "effect": "PreferNoSchedule"}]))
+    assert cache.snapshot().has_soft_taints
+    cache.add_pod(make_pod("p", node_name="soft"))  # a pod landing keeps the count right
+    assert cache.snapshot().has_soft_taints
+    cache.update_node(make_node("soft"))  # taint removed
+    assert not cache.snapshot().has_soft_taints
+    cache.update_node(make_node("soft", taints=[{"key": "k", "effect": "PreferNoSchedule"}]))
+    cache.remove_node("soft")
+    assert not cache.snapshot().has_soft_taints
+
+
+def test_confirming_our_own_binding_keeps_the_snapshot() -> None:
+    cache = SchedulerCache()
+    cache.add_node(make_node("n1"))
+    cache.assume_pod(PodInfo(make_pod("p", cpu="1")), "n1")
+    before = cache.snapshot()
+    cache.add_pod(make_pod("p", cpu="1", node_name="n1"))
+    assert cache.snapshot() is before and not cache.is_assumed("default/p")
+    # a re-created pod of the same name is not "our" assumption: it replaces it
+    cache.assume_pod(PodInfo(make_pod("q", cpu="1", uid="old")), "n1")
+    cache.add_pod(make_pod("q", cpu="2", uid="new", node_name="n1"))
+    assert cache.node_info("n1").requested_cpu == 3000  # type: ignore[union-attr]

@@ -334,3 +334,30 @@ def test_default_normalize() -> None:
     z = [0, 0]
     default_normalize(z, reverse=True)
     assert z == [100, 100]
+
+
+def test_filter_all_agrees_with_filter() -> None:
+    nodes = [info(make_node("plain")), info(make_node("cordoned", unschedulable=True)),
+             info(make_node("notready", ready="False")), info(make_node("unknown", ready="Unknown")),
+             info(make_node("tainted", taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])),
+             info(make_node("full", cpu="1", pods=1), make_pod("x", cpu="900m")),
+             info(make_node("tiny", cpu="100m", memory="64Mi"))]
+    pods = [make_pod("p", cpu="200m"), make_pod("none", cpu=None, memory=None),
+            make_pod("tolerant", tolerations=[{"operator": "Exists"}]),
+            make_pod("k", tolerations=[{"key": "k", "operator": "Exists"}])]
+    for plugin in (NodeUnschedulable(), NodeReady(), TaintToleration(), NodeResourcesFit()):
+        for pod in pods:
+            pi = PodInfo(pod)
+            batch = plugin.filter_all(pi, nodes)  # type: ignore[attr-defined]
+            single = [n for n in nodes if plugin.filter(pi, n) is SUCCESS]
+            if batch is not None:
+                assert [n.name for n in batch] == [n.name for n in single], (plugin.name, pod.metadata.name)
+
+
+def test_batch_scores_equal_single_scores() -> None:
+    nodes = [info(make_node("a")), info(make_node("b", cpu="1", memory="1Gi"), make_pod("x", cpu="900m", owner="rs")),
+             info(make_node("c", cpu="0", memory="0")), info(make_node("d"), make_pod("y", owner="rs"))]
+    for pod in (make_pod("p", owner="rs"), make_pod("q", cpu=None, memory=None), make_pod("r", cpu="2", memory="2Gi")):
+        pi = PodInfo(pod)
+        for plugin in (NodeResourcesLeastAllocated(), OwnerSpread()):
+            assert plugin.score_nodes(pi, nodes) == [plugin.score(pi, n) for n in nodes]
