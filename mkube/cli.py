@@ -1,13 +1,181 @@
 """The `mkube` launcher: the one place that wires components together.
 
-Minimal for now (the `apiserver` subcommand); the lead extends it.
+    mkube server      API server + scheduler + controller manager in one process (like k3s server)
+    mkube agent       kubelet + service proxy of one node (like k3s agent)
+    mkube up          server and one local agent: a one-node cluster
+    mkube apiserver | scheduler | controller-manager | kubelet | proxy    one component alone
+    mkube reset       remove mkube's containers and state
+
+Components run as threads of one process and talk to the API server over HTTP(S) only,
+exactly as they do when run as separate processes; a shared `threading.Event` stops
+them all on SIGINT/SIGTERM. Containers keep running when mkube stops (as with
+Kubernetes); `mkube reset` removes them.
 """
 
 from __future__ import annotations
 
-import click
+import logging
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from mkube.apiserver.server import apiserver_command
+import click
+import httpx
+
+from mkube.apiserver.options import ApiServerOptions
+from mkube.apiserver.server import apiserver_command, build_server, configure_logging
+from mkube.client import kubeconfig
+
+log = logging.getLogger("mkube.cli")
+
+DEFAULT_DATA_DIR = Path.home() / ".mkube"
+KUBECONFIG_NAME = "kubeconfig.yaml"
+READY_TIMEOUT_S = 30.0
+
+
+def _setup_logging(verbose: int) -> None:
+    """Quiet by default: warnings, plus mkube's own lifecycle lines; -v info; -vv debug."""
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+    logging.getLogger("mkube.cli").setLevel(min(level, logging.INFO))
+    for noisy in ("httpx", "httpcore", "apscheduler", "urllib3", "docker", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+
+
+def _wait_ready(url: str, timeout: float, verify: bool | str = True, what: str = "API server") -> None:
+    """Block until `url`/readyz answers 200; raise click.ClickException after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1.0, verify=verify).status_code == 200:
+                return
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.05)
+    raise click.ClickException(f"{what} at {url} not ready after {timeout:.0f}s {last}")
+
+
+@dataclass
+class Supervisor:
+    """Runs component loops in threads; the first to fail (or a signal) stops them all."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def install_signals(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+
+    def spawn(self, name: str, target: Callable[..., None], **kwargs: Any) -> None:
+        def body() -> None:
+            try:
+                target(stop=self.stop, **kwargs)
+            except Exception:  # a component crash stops the process loudly, never silently
+                log.exception("%s failed; stopping", name)
+                self.failed.append(name)
+            finally:
+                self.stop.set()
+
+        thread = threading.Thread(target=body, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def wait(self, grace: float = 10.0) -> int:
+        """Block until stopped; join the components; the exit code (1 if any failed)."""
+        while not self.stop.wait(0.5):
+            pass
+        deadline = time.monotonic() + grace
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return 1 if self.failed else 0
+
+
+# --------------------------------------------------------------------------- server
+
+
+def _apiserver_options(data_dir: Path, port: int, bind_address: str, datastore_url: str | None,
+                       verbose: int, extra: dict[str, Any]) -> ApiServerOptions:
+    opts = ApiServerOptions(data_dir=data_dir, port=port, bind_address=bind_address, datastore_url=datastore_url,
+                            log_format="text", log_level="debug" if verbose >= 2 else "info" if verbose else "warning")
+    for key, value in extra.items():
+        if value is not None:
+            setattr(opts, key, value)
+    return opts
+
+
+def _local_url(opts: ApiServerOptions) -> str:
+    host = "127.0.0.1" if opts.bind_address in ("0.0.0.0", "::", "") else opts.bind_address
+    return f"http://{host}:{opts.port}"
+
+
+def start_server(sup: Supervisor, opts: ApiServerOptions, controller_timers: dict[str, Any]) -> str:
+    """Start API server, scheduler and controller manager threads; return the API URL once
+    ready, after writing the admin kubeconfig to `<data-dir>/kubeconfig.yaml`."""
+    from mkube.controllers.main import run as run_controllers
+    from mkube.scheduler.main import run as run_scheduler
+
+    opts.data_dir.mkdir(parents=True, exist_ok=True)
+    configure_logging(opts)
+    server = build_server(opts)
+
+    def serve(stop: threading.Event) -> None:
+        watcher = threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True)
+        watcher.start()
+        server.run()
+
+    sup.spawn("apiserver", serve)
+    url = _local_url(opts)
+    _wait_ready(url, READY_TIMEOUT_S)
+    path = opts.data_dir / KUBECONFIG_NAME
+    kubeconfig.write_kubeconfig(path, server=url)
+    click.echo(f"mkube: API server ready at {url}; admin kubeconfig: {path}", err=True)
+    click.echo(f"mkube: export KUBECONFIG={path}", err=True)
+    sup.spawn("scheduler", run_scheduler, server_url=url, switch_interval=None)
+    sup.spawn("controller-manager", run_controllers, server_url=url,
+              **{k: v for k, v in controller_timers.items() if v is not None})
+    return url
+
+
+def start_agent(sup: Supervisor, server_url: str, token: str | None, node_name: str, node_ip: str | None,
+                docker_host: str | None, root_dir: Path, kubelet_port: int) -> None:
+    """Start the kubelet and the service proxy of one node as threads of this process."""
+    from mkube.kubelet.main import run as run_kubelet
+    from mkube.kubelet.proxy.main import run as run_proxy
+
+    sup.spawn("kubelet", run_kubelet, server_url=server_url, node_name=node_name, token=token,
+              node_ip=node_ip, docker_host=docker_host, root_dir=str(root_dir), port=kubelet_port)
+    sup.spawn("proxy", run_proxy, server_url=server_url, token=token, node_name=node_name, node_ip=node_ip)
+
+
+def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Flags shared by `mkube server` and `mkube up`: the API server's and the controller timers."""
+    decorators = [
+        click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True,
+                     help="State (SQLite database), kubeconfig and pod directories."),
+        click.option("--port", type=int, default=6443, show_default=True, help="API server port."),
+        click.option("--bind-address", default="127.0.0.1", show_default=True,
+                     help="API server address (0.0.0.0 to accept other machines)."),
+        click.option("--datastore-url", default=None, help="sqlite:///... (default) or postgresql://..."),
+        click.option("--service-cluster-ip-range", default=None, help="CIDR of Service ClusterIPs."),
+        click.option("--node-monitor-grace-period", type=float, default=None,
+                     help="Seconds without heartbeat before a node is Ready=Unknown (default 40)."),
+        click.option("--pod-eviction-timeout", type=int, default=None,
+                     help="Seconds pods tolerate an unreachable node before eviction (default 300)."),
+        click.option("-v", "--verbose", count=True, help="More logs (-vv for debug)."),
+    ]
+    for deco in reversed(decorators):
+        func = deco(func)
+    return func
 
 
 @click.group()
@@ -15,7 +183,119 @@ def main() -> None:
     """mkube: a small container orchestrator that speaks the Kubernetes API."""
 
 
+@main.command("server")
+@server_options
+def server_command(data_dir: Path, port: int, bind_address: str, datastore_url: str | None,
+                   service_cluster_ip_range: str | None, node_monitor_grace_period: float | None,
+                   pod_eviction_timeout: int | None, verbose: int) -> None:
+    """API server + scheduler + controller manager in one process."""
+    _setup_logging(verbose)
+    sup = Supervisor()
+    sup.install_signals()
+    opts = _apiserver_options(data_dir, port, bind_address, datastore_url, verbose,
+                              {"service_cluster_ip_range": service_cluster_ip_range})
+    start_server(sup, opts, {"node_monitor_grace_period": node_monitor_grace_period,
+                             "pod_eviction_timeout": pod_eviction_timeout})
+    sys.exit(sup.wait())
+
+
+@main.command("agent")
+@click.option("--server", "server_url", required=True, help="API server URL, e.g. https://10.0.0.1:6443")
+@click.option("--token", default=None, help="Node join token printed by `mkube server`.")
+@click.option("--node-name", default=socket.gethostname(), show_default=True)
+@click.option("--node-ip", default=None, help="IP other nodes reach this one at (default: default route's).")
+@click.option("--docker-host", default=None, help="Docker endpoint (default: DOCKER_HOST or the local socket).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option("--kubelet-port", type=int, default=10250, show_default=True)
+@click.option("-v", "--verbose", count=True)
+def agent_command(server_url: str, token: str | None, node_name: str, node_ip: str | None,
+                  docker_host: str | None, data_dir: Path, kubelet_port: int, verbose: int) -> None:
+    """Kubelet + service proxy of this node, joining the cluster at --server."""
+    _setup_logging(verbose)
+    sup = Supervisor()
+    sup.install_signals()
+    start_agent(sup, server_url, token, node_name, node_ip, docker_host, data_dir / "kubelet", kubelet_port)
+    click.echo(f"mkube: node {node_name} joining {server_url}", err=True)
+    sys.exit(sup.wait())
+
+
+@main.command("up")
+@server_options
+@click.option("--node-name", default=socket.gethostname(), show_default=True)
+@click.option("--node-ip", default="127.0.0.1", show_default=True,
+              help="Address of this node: where NodePorts and pod ports listen.")
+@click.option("--docker-host", default=None)
+@click.option("--kubelet-port", type=int, default=10250, show_default=True)
+def up_command(data_dir: Path, port: int, bind_address: str, datastore_url: str | None,
+               service_cluster_ip_range: str | None, node_monitor_grace_period: float | None,
+               pod_eviction_timeout: int | None, verbose: int, node_name: str, node_ip: str,
+               docker_host: str | None, kubelet_port: int) -> None:
+    """A one-node cluster: server and a local agent in one process."""
+    _setup_logging(verbose)
+    started = time.monotonic()
+    sup = Supervisor()
+    sup.install_signals()
+    opts = _apiserver_options(data_dir, port, bind_address, datastore_url, verbose,
+                              {"service_cluster_ip_range": service_cluster_ip_range})
+    url = start_server(sup, opts, {"node_monitor_grace_period": node_monitor_grace_period,
+                                   "pod_eviction_timeout": pod_eviction_timeout})
+    start_agent(sup, url, None, node_name, node_ip, docker_host, data_dir / "kubelet", kubelet_port)
+    _wait_node_ready(url, node_name, READY_TIMEOUT_S)
+    click.echo(f"mkube: one-node cluster ready in {time.monotonic() - started:.1f}s (node {node_name})", err=True)
+    sys.exit(sup.wait())
+
+
+def _wait_node_ready(url: str, node_name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            resp = httpx.get(f"{url}/api/v1/nodes/{node_name}", timeout=1.0)
+            if resp.status_code == 200:
+                conds = resp.json().get("status", {}).get("conditions") or []
+                if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+                    return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise click.ClickException(f"node {node_name} not Ready after {timeout:.0f}s")
+
+
+@main.command("reset")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option("--docker-host", default=None)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask.")
+def reset_command(data_dir: Path, docker_host: str | None, yes: bool) -> None:
+    """Remove every container mkube made (label io.mkube.type) and the state in --data-dir."""
+    import docker
+
+    client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
+    containers = client.containers.list(all=True, filters={"label": "io.mkube.type"})
+    if not yes:
+        click.confirm(f"Remove {len(containers)} mkube container(s) and {data_dir}?", abort=True)
+    for container in containers:
+        container.remove(force=True)
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    click.echo(f"mkube: removed {len(containers)} container(s) and {data_dir}")
+
+
+def _passthrough(name: str, module: str, doc: str) -> None:
+    """`mkube NAME ARGS...` runs the component's own argument parser (`--help` shows its flags)."""
+
+    @main.command(name, help=doc, add_help_option=False,
+                  context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: Sequence[str]) -> None:
+        import importlib
+
+        importlib.import_module(module).main(list(args))
+
+
 main.add_command(apiserver_command, "apiserver")
+_passthrough("scheduler", "mkube.scheduler.main", "Run the scheduler alone (--server URL).")
+_passthrough("controller-manager", "mkube.controllers.main", "Run the controller manager alone (--server URL).")
+_passthrough("kubelet", "mkube.kubelet.main", "Run the kubelet alone (--server URL --node-name N).")
+_passthrough("proxy", "mkube.kubelet.proxy.main", "Run the service proxy alone (--server URL --node-name N).")
 
 
 if __name__ == "__main__":

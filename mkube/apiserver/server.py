@@ -6,11 +6,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mkube.apiserver.options import ApiServerOptions
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = ["ApiServerOptions", "apiserver_command", "run"]
 
@@ -43,17 +46,23 @@ def configure_logging(options: ApiServerOptions) -> None:
     root.propagate = False
 
 
-def run(options: ApiServerOptions) -> None:
-    """Serve until SIGINT/SIGTERM (uvicorn handles both and shuts down cleanly)."""
+def build_server(options: ApiServerOptions) -> uvicorn.Server:
+    """The uvicorn server of the API (not started). In a non-main thread `run()` installs
+    no signal handlers; set `should_exit = True` to stop it (what `mkube server` does)."""
     import uvicorn
 
     from mkube.apiserver.app import create_app
 
-    configure_logging(options)
     config = uvicorn.Config(create_app(options), host=options.bind_address, port=options.port,
                             log_level="warning", access_log=False, lifespan="on",
                             timeout_keep_alive=60, timeout_graceful_shutdown=5, loop="auto", http="auto")
-    uvicorn.Server(config).run()
+    return uvicorn.Server(config)
+
+
+def run(options: ApiServerOptions) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn handles both and shuts down cleanly)."""
+    configure_logging(options)
+    build_server(options).run()
 
 
 @click.command("apiserver")

@@ -79,6 +79,7 @@ log = logging.getLogger(__name__)
 MANAGED_STATUS = ("phase", "conditions", "hostIP", "hostIPs", "podIP", "podIPs", "startTime",
                   "initContainerStatuses", "containerStatuses", "qosClass", "publishedPorts")
 _PULL_REASONS = ("ErrImagePull", "ImagePullBackOff")
+_PULL_FAILURES = ("RegistryUnavailable", "ImagePullError")
 _UNKNOWN_RESOURCES = NodeResources(0, 0, "linux", "amd64", "unknown://")
 
 
@@ -400,6 +401,9 @@ class Kubelet:
             actions, pod, prt, now=now, sandbox=current_sandbox(ready), backoff=self.backoff,
             pull_backoff=self.pull_backoff, volume_paths=volume_paths, lookup=self.config.lookup,
             host_ip=self.node_ip, node_cpu_millis=res.cpu_millis, node_memory=res.memory_bytes)
+        for name, (reason, message) in list(result.waiting.items()):
+            if reason in _PULL_FAILURES:  # the API shows every failed pull as ErrImagePull
+                result.waiting[name] = ("ErrImagePull", message)
         if any(not isinstance(a, BackOff) for a in actions):
             sandboxes, containers = self._observe(uid)
         self._result_events(pod, result)

@@ -119,7 +119,8 @@ class FitError(Exception):
             return NO_NODES_MESSAGE
         text = f"0/{self.num_all_nodes} nodes are available:"
         if self.pre_filter_message:
-            text += f" {self.pre_filter_message}."
+            # Every node carries the pre-filter's status too; kube-scheduler prints it once.
+            return f"{text} {self.pre_filter_message}."
         # kube-scheduler sorts the "<count> <reason>" strings as strings.
         histogram = sorted(f"{count} {reason}" for reason, count in self.reason_counts().items())
         if histogram:
@@ -230,7 +231,6 @@ def schedule_one(pod: Pod | PodInfo, snapshot: Snapshot, profile: Profile, start
     want = num_feasible_nodes_to_find(n, profile.percentage_of_nodes_to_score)
     failed: dict[str, Status] = {}
     feasible, processed = _find_feasible(pinfo, nodes[start:] + nodes[:start], filters, want, failed)
-    next_start = (start + processed) % n
     next_start = (start + processed) % n
 
     if not feasible:

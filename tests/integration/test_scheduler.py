@@ -197,6 +197,8 @@ def test_scheduler_killed_mid_burst_loses_no_pod_and_binds_none_twice(
         assert all(watcher.history.get(name) == [node] for name, node in placed.items()), \
             {n: h for n, h in watcher.history.items() if len(h) != 1}
         print(f"\n{at_kill} pods bound before kill -9, {350 - at_kill} after the restart")
+        procs[1].terminate()  # SIGTERM: a clean stop
+        assert procs[1].wait(15) == 0
     finally:
         watcher.close()
         for p in procs:

@@ -63,7 +63,7 @@ def test_pre_filter_rejection_makes_the_pod_unschedulable_everywhere() -> None:
 
     result = schedule_one(make_pod("p"), Snapshot.of([make_node("a")]), Profile([RejectAll()], []))
     assert isinstance(result, FitError)
-    assert result.message.startswith("0/1 nodes are available: pod has an invalid spec.")
+    assert result.message == "0/1 nodes are available: pod has an invalid spec."
 
 
 def test_plugin_error_raises_scheduling_error() -> None:
