@@ -76,7 +76,7 @@ class DeploymentController(Controller):
         self.d_informer = self.watch(Deployment, self.enqueue, self._update_deployment, self.enqueue)
         self.rs_informer = self.watch(ReplicaSet, self._add_rs, self._update_rs, self._delete_rs)
         self.rs_informer.add_index(CONTROLLER_INDEX, controller_index)
-        self.pod_informer = self.watch(Pod, on_delete=self._delete_pod)
+        self.pod_informer = self.watch(Pod, on_update=self._update_pod, on_delete=self._delete_pod)
         self.pod_informer.add_index(CONTROLLER_INDEX, controller_index)
 
     # ------------------------------------------------------------------ handlers
@@ -140,15 +140,25 @@ class DeploymentController(Controller):
         if d is not None:
             self.enqueue(d)
 
-    def _delete_pod(self, pod: Pod) -> None:
-        """Recreate waits for old pods to be gone: look again when one goes."""
+    def _deployment_of_pod(self, pod: Pod) -> Deployment | None:
         ref = pod.metadata.controller_ref()
         if ref is None or ref.kind != "ReplicaSet":
-            return
+            return None
         rs = self.rs_informer.get_by_name(ref.name or "", pod.metadata.namespace)
         if rs is None or rs.metadata.uid != ref.uid:
-            return
-        d = self._owner_of(rs)
+            return None
+        return self._owner_of(rs)
+
+    def _update_pod(self, old: Pod, new: Pod) -> None:
+        """A pod starts being deleted: a rolling update may now grow the new ReplicaSet."""
+        if old.metadata.deletion_timestamp is None and new.metadata.deletion_timestamp is not None:
+            d = self._deployment_of_pod(new)
+            if d is not None:
+                self.enqueue(d)
+
+    def _delete_pod(self, pod: Pod) -> None:
+        """Recreate waits for old pods to be gone: look again when one goes."""
+        d = self._deployment_of_pod(pod)
         if d is not None and not du.is_rolling_update(d):
             self.enqueue(d)
 
@@ -359,7 +369,8 @@ class DeploymentController(Controller):
         desired = du.replicas_of(d)
         new_size = new_rs.spec.replicas or 0
         if new_size != desired:
-            target = desired if new_size > desired else du.new_rs_replicas(d, all_rss, new_rs)
+            target = desired if new_size > desired else du.new_rs_replicas(d, all_rss, new_rs,
+                                                                           self._active_pods(all_rss))
             scaled, _ = self._scale_rs(new_rs, target, d, view)
             if scaled:
                 self._sync_rollout_status(d, view, new_rs, old_rss)
@@ -399,6 +410,15 @@ class DeploymentController(Controller):
         if du.deployment_complete(d, d.status):
             self._cleanup(d, old_rss)
         self._sync_rollout_status(d, view, new_rs, old_rss)
+
+    def _active_pods(self, rss: Sequence[ReplicaSet]) -> dict[str, int]:
+        """ReplicaSet uid -> its pods not being deleted and not finished (pod cache)."""
+        out: dict[str, int] = {}
+        for rs in rss:
+            uid = rs.metadata.uid or ""
+            out[uid] = sum(1 for p in self.pod_informer.by_index(CONTROLLER_INDEX, uid)
+                           if p.metadata.deletion_timestamp is None and p.status.phase not in ("Failed", "Succeeded"))
+        return out
 
     def _old_pods_running(self, new_rs: ReplicaSet | None, old_rss: list[ReplicaSet]) -> bool:
         """Any pod of an old ReplicaSet still there and not finished (even if terminating)."""

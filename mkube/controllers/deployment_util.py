@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -342,27 +342,32 @@ def set_new_rs_annotations(d: Deployment, rs: ReplicaSet, new_revision: int, exi
     return changed, promoted
 
 
-def pod_bound(rs: ReplicaSet | None) -> int:
-    """Pods `rs` has or will have: max(spec.replicas, status.replicas)."""
+def pod_bound(rs: ReplicaSet | None, active_pods: Mapping[str, int] | None = None) -> int:
+    """Pods `rs` has or will have: max(spec.replicas, its active pods), the active pods
+    taken from `active_pods` (uid -> count, from the pod cache) or else status.replicas."""
     if rs is None:
         return 0
-    return max(rs_replicas(rs), rs.status.replicas or 0)
+    have = rs.status.replicas or 0
+    if active_pods is not None and rs.metadata.uid in active_pods:
+        have = active_pods[rs.metadata.uid or ""]
+    return max(rs_replicas(rs), have)
 
 
-def new_rs_replicas(d: Deployment, all_rss: Sequence[ReplicaSet | None], new_rs: ReplicaSet | None) -> int:
+def new_rs_replicas(d: Deployment, all_rss: Sequence[ReplicaSet | None], new_rs: ReplicaSet | None,
+                    active_pods: Mapping[str, int] | None = None) -> int:
     """How many replicas the new ReplicaSet may have now (NewRSNewReplicas).
 
     Unlike Kubernetes, which sums spec.replicas only, an old ReplicaSet that was scaled
-    down but still has its pods (status.replicas > spec.replicas) counts with its pods:
-    the new one grows only once they are gone, so at no moment do more than
-    replicas + maxSurge pods (not being deleted) exist.
+    down but still has its pods counts with its pods (`pod_bound`): the new one grows
+    only once they are being deleted, so at no moment do more than replicas + maxSurge
+    pods (not being deleted) exist.
     """
     desired = replicas_of(d)
     current_new = rs_replicas(new_rs) if new_rs is not None else 0
     if not is_rolling_update(d):
         return desired
     surge = max_surge(d)
-    current = sum(pod_bound(rs) for rs in all_rss)
+    current = sum(pod_bound(rs, active_pods) for rs in all_rss)
     max_total = desired + surge
     if current >= max_total:
         return current_new

@@ -25,7 +25,8 @@ def run(server_url: str, token: str | None = None, *, scheduler_name: str = DEFA
         switch_interval: float | None = 0.001) -> None:
     """Schedule pods of `scheduler_name` on the cluster at `server_url` until SIGTERM or
     SIGINT (or until `stop` is set). Signal handlers are installed only when called from
-    the main thread. Raises TimeoutError if the API server cannot be listed at start.
+    the main thread. Until the API server answers, it keeps trying (and still stops on
+    a signal).
 
     Process-wide settings (this is meant to own its process): `switch_interval` sets
     `sys.setswitchinterval` (None leaves it) — with the default 5 ms, a binding thread
@@ -44,10 +45,10 @@ def run(server_url: str, token: str | None = None, *, scheduler_name: str = DEFA
                     user_agent="mkube-scheduler")
     scheduler = Scheduler(client, scheduler_name=scheduler_name, seed=seed, bind_workers=bind_workers)
     try:
-        scheduler.start()
-        log.info("scheduler: running against %s", server_url)
-        while not stop.wait(1.0):
-            pass
+        if scheduler.start(sync_timeout=None, abort=stop):  # waits for the API server as long as needed
+            log.info("scheduler: running against %s", server_url)
+            while not stop.wait(1.0):
+                pass
     finally:
         log.info("scheduler: stopping")
         scheduler.stop()

@@ -59,6 +59,7 @@ class SchedulingQueue:
         self._clock = clock
         self._cond = threading.Condition()
         self._pods: dict[str, QueuedPod] = {}
+        self._parked: dict[str, QueuedPod] = {}  # the UNSCHEDULABLE subset of _pods
         self._active: list[tuple[int, float, int, QueuedPod]] = []
         self._backoff: list[tuple[float, int, QueuedPod]] = []
         self._seq = itertools.count()
@@ -75,13 +76,19 @@ class SchedulingQueue:
     def _backoff_expiry(self, qp: QueuedPod) -> float:
         return qp.failed_at + self.backoff_duration(qp.attempts)
 
+    def _unpark(self, qp: QueuedPod) -> None:
+        if self._parked.get(qp.key) is qp:
+            del self._parked[qp.key]
+
     def _push_active(self, qp: QueuedPod) -> None:
+        self._unpark(qp)
         qp.where = ACTIVE
         qp.seq = next(self._seq)
         heapq.heappush(self._active, (-qp.pod.priority, qp.timestamp, qp.seq, qp))
         self._cond.notify()
 
     def _push_backoff(self, qp: QueuedPod) -> None:
+        self._unpark(qp)
         qp.where = BACKOFF
         qp.seq = next(self._seq)
         heapq.heappush(self._backoff, (self._backoff_expiry(qp), qp.seq, qp))
@@ -112,12 +119,14 @@ class SchedulingQueue:
                 return
             qp = QueuedPod(pod, timestamp=self._clock())
             self._pods[pod.key] = qp
+            self._parked.pop(pod.key, None)  # a pod re-created under the same name
             self._push_active(qp)
 
     def delete(self, key: str) -> None:
         """The pod is gone or no longer pending (deleted, bound)."""
         with self._cond:
             self._pods.pop(key, None)
+            self._parked.pop(key, None)
 
     def move_all(self, reason: str = "") -> int:
         """The cluster changed in a way that may help parked pods: move them all to
@@ -125,7 +134,7 @@ class SchedulingQueue:
         with self._cond:
             self._move_request_cycle = self._cycle
             now = self._clock()
-            moved = [qp for qp in self._pods.values() if qp.where == UNSCHEDULABLE]
+            moved = list(self._parked.values())
             for qp in moved:
                 self._to_active_or_backoff(qp, now)
             return len(moved)
@@ -163,9 +172,8 @@ class SchedulingQueue:
                 self._push_active(qp)
         if now >= self._next_leftover_check:
             self._next_leftover_check = now + 1.0
-            for qp in list(self._pods.values()):
-                if qp.where == UNSCHEDULABLE and now - qp.failed_at >= self.max_unschedulable:
-                    self._to_active_or_backoff(qp, now)
+            for qp in [qp for qp in self._parked.values() if now - qp.failed_at >= self.max_unschedulable]:
+                self._to_active_or_backoff(qp, now)
 
     def done(self, qp: QueuedPod) -> None:
         """The attempt succeeded (the pod is bound): the queue forgets it."""
@@ -183,6 +191,7 @@ class SchedulingQueue:
                 self._push_backoff(qp)
             else:
                 qp.where = UNSCHEDULABLE
+                self._parked[qp.key] = qp
 
     def requeue_backoff(self, qp: QueuedPod) -> None:
         """The attempt failed for a transient reason (bind error): retry after backoff."""

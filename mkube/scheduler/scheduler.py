@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -78,26 +79,35 @@ class Scheduler:
         self._next_start = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._counts_lock = threading.Lock()
         self.scheduled = 0  # pods bound by this process (for tests and metrics)
-        self.failed_attempts = 0
+        self.failed_attempts = 0  # attempts that found no node or hit a plugin error
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, sync_timeout: float | None = 60.0) -> None:
-        """Start informers, wait until both listed, then start the loop. Raises
-        TimeoutError if the API server did not answer the lists in `sync_timeout` s."""
+    def start(self, sync_timeout: float | None = 60.0, abort: threading.Event | None = None) -> bool:
+        """Start informers, wait until both listed (the informers retry while the API
+        server is unreachable), then start the loop. Returns False, stopped, if `abort`
+        was set meanwhile; raises TimeoutError after `sync_timeout` s (None: no limit)."""
         self.nodes.add_handler(self._on_node_add, self._on_node_update, self._on_node_delete)
         self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
         self.nodes.start()
         self.pods.start()
-        if not (self.nodes.wait_for_sync(sync_timeout) and self.pods.wait_for_sync(sync_timeout)):
-            self.stop()
-            raise TimeoutError("scheduler: informers did not sync")
+        deadline = None if sync_timeout is None else time.monotonic() + sync_timeout
+        while not (self.nodes.has_synced() and self.pods.has_synced()):
+            if abort is not None and abort.is_set():
+                self.stop()
+                return False
+            if deadline is not None and time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError("scheduler: informers did not sync (is the API server reachable?)")
+            time.sleep(0.05)
         for target, name in ((self._loop, "scheduler-loop"), (self._housekeeping, "scheduler-housekeeping")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
         log.info("scheduler %s started: %d nodes, %d pending pods", self.name, len(self.cache.node_names()),
                  len(self.queue))
+        return True
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the loop, informers and workers (in-flight bindings finish first)."""
@@ -209,7 +219,8 @@ class Scheduler:
         if res.outcome is Outcome.BOUND:
             self.cache.finish_binding(pod.key)
             self.queue.done(qp)
-            self.scheduled += 1
+            with self._counts_lock:
+                self.scheduled += 1
             self.recorder.normal(pod_ref(pod), "Scheduled",
                                  f"Successfully assigned {pod.namespace}/{pod.name} to {res.node}")
         elif res.outcome is Outcome.ALREADY_BOUND:

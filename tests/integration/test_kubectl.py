@@ -168,20 +168,11 @@ def test_errors_are_one_line_like_kubectl(kubeconfig: Path, tmp_path: Path) -> N
     unknown.write_text("apiVersion: v1\nkind: Foo\nmetadata:\n  name: x\n")
     r = mkubectl(kubeconfig, "create", "-f", str(unknown))
     assert r.code == 1
-    assert r.err == (f'error: resource mapping not found for name: "x" namespace: "default" from "{unknown}": '
+    assert r.err == (f'error: resource mapping not found for name: "x" namespace: "" from "{unknown}": '
                      f'no matches for kind "Foo" in version "v1"\n')
 
     r = mkubectl(kubeconfig, "get", "deploy", "nope")
     assert (r.code, r.err) == (1, 'Error from server (NotFound): deployments.apps "nope" not found\n')
-    r = mkubectl(kubeconfig, "describe", "svc/nope")
-    assert (r.code, r.err) == (1, 'Error from server (NotFound): services "nope" not found\n')
-    r = mkubectl(kubeconfig, "delete", "pod", "nope")
-    assert (r.code, r.err) == (1, 'Error from server (NotFound): pods "nope" not found\n')
-
-    invalid = tmp_path / "invalid.yaml"
-    invalid.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n")
-    r = mkubectl(kubeconfig, "create", "-f", str(invalid))
-    assert r.code == 1 and r.err.startswith('The ConfigMap "Bad_Name" is invalid: metadata.name: ')
 
     port = free_port()
     r = mkubectl(kubeconfig, "-s", f"http://127.0.0.1:{port}", "get", "pods")
@@ -190,6 +181,27 @@ def test_errors_are_one_line_like_kubectl(kubeconfig: Path, tmp_path: Path) -> N
 
     r = mkubectl(kubeconfig, "get", "pods", "--bogus")
     assert r.code == 1 and r.err.startswith("error: unknown flag: --bogus\n")
+
+
+def test_more_errors(kubectl: Kubectl, tmp_path: Path) -> None:
+    r = kubectl("describe", "svc/nope")
+    assert (r.code, r.out, r.err) == (1, "", 'Error from server (NotFound): services "nope" not found\n')
+    r = kubectl("delete", "pod", "nope")
+    assert (r.code, r.out, r.err) == (1, "", 'Error from server (NotFound): pods "nope" not found\n')
+    r = kubectl("scale", "deploy", "nope", "--replicas=1")
+    assert (r.code, r.err) == (1, 'Error from server (NotFound): deployments.apps "nope" not found\n')
+    invalid = tmp_path / "invalid.yaml"
+    invalid.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n")
+    r = kubectl("create", "-f", str(invalid))
+    assert r.code == 1 and r.err.startswith('The ConfigMap "Bad_Name" is invalid: metadata.name: ')
+    assert len(lines(r.err)) == 1
+    r = kubectl("get")
+    assert r.code == 1 and r.err.startswith("error: You must specify the type of resource to get.")
+    r = kubectl("frobnicate")
+    assert (r.code, r.err) == (1, 'error: unknown command "frobnicate" for "mkubectl"\n')
+    r = kubectl("get", "po", "-o", "jsonpath={.items[3]}")
+    assert (r.code, r.err) == (1, 'error: error executing jsonpath "{.items[3]}": Error executing template: '
+                                  "array index out of bounds: index 3, length 0\n")
 
 
 def test_conflict_on_stale_resource_version(kubectl: Kubectl, tmp_path: Path) -> None:
@@ -249,6 +261,8 @@ def test_get_watch_streams_rows(kubeconfig: Path, client: Client) -> None:
 # ---------------------------------------------------------------- create / apply
 
 def test_create_from_directory_recursive_and_stdin(kubectl: Kubectl, tmp_path: Path) -> None:
+    tmp_path = tmp_path / "manifests"
+    tmp_path.mkdir()
     (tmp_path / "a.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n")
     sub = tmp_path / "sub"
     sub.mkdir()
@@ -576,20 +590,32 @@ def test_rollout_status_follows_the_deployment(kubectl: Kubectl, client: Client)
 
     def progress() -> None:
         time.sleep(1.0)
-        _set_status(client, {"observedGeneration": gen, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 1})
+        _set_status(client, {"observedGeneration": gen, "replicas": 3, "updatedReplicas": 2, "readyReplicas": 1,
+                             "availableReplicas": 1})
         time.sleep(0.3)
-        _set_status(client, {"observedGeneration": gen, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2})
+        _set_status(client, {"observedGeneration": gen, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2,
+                             "availableReplicas": 2})
 
-    t = threading.Thread(target=progress)
+    failures: list[BaseException] = []
+
+    def run_progress() -> None:
+        try:
+            progress()
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            failures.append(e)
+
+    t = threading.Thread(target=run_progress)
     t.start()
     r = kubectl("rollout", "status", "deploy/web", "--timeout=30s")
     t.join()
+    assert not failures
     assert r.code == 0
     out = lines(r.out)
     assert out[0] == 'Waiting for deployment "web" rollout to finish: 1 out of 2 new replicas have been updated...'
     assert out[-1] == 'deployment "web" successfully rolled out'
 
-    _set_status(client, {"observedGeneration": gen, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 0})
+    _set_status(client, {"observedGeneration": gen, "replicas": 2, "updatedReplicas": 1, "readyReplicas": 0,
+                         "availableReplicas": 0})
     started = time.monotonic()
     r = kubectl("rollout", "status", "deploy/web", "--timeout=1s")
     assert (r.code, r.err) == (1, "error: timed out waiting for the condition\n")

@@ -183,10 +183,16 @@ def test_scheduler_killed_mid_burst_loses_no_pod_and_binds_none_twice(
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(start_scheduler_process(api_server.url, tmp_path / "scheduler-1.log"))
-        create_pods(client, [new_pod(f"p-{i:03d}", cpu="100m") for i in range(350)])
-        wait_for(lambda: len(bound(client)) >= 60, 30, "the first scheduler to bind some pods")
-        procs[0].kill()  # SIGKILL mid-burst: no shutdown code runs
-        procs[0].wait(10)
+        creator = threading.Thread(target=create_pods, args=(client, [new_pod(f"p-{i:03d}", cpu="100m")
+                                                                      for i in range(350)]))
+        creator.start()  # the burst goes on while the scheduler is killed
+        try:
+            wait_for(lambda: sum(1 for h in watcher.history.values() if h) >= 60, 30,
+                     "the first scheduler to bind some pods")
+            procs[0].kill()  # SIGKILL mid-burst: no shutdown code runs
+            procs[0].wait(10)
+        finally:
+            creator.join(60)
         at_kill = len(bound(client))
         assert at_kill < 350, "the burst finished before the kill; the test proves nothing"
         procs.append(start_scheduler_process(api_server.url, tmp_path / "scheduler-2.log"))
@@ -209,3 +215,20 @@ def test_scheduler_killed_mid_burst_loses_no_pod_and_binds_none_twice(
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait(5)
+
+
+def test_start_waits_for_an_unreachable_api_server_until_aborted() -> None:
+    from tests.fixtures.apiserver import free_port
+
+    unreachable = Client(f"http://127.0.0.1:{free_port()}", timeout=1.0)
+    s = Scheduler(unreachable)
+    abort = threading.Event()
+    threading.Timer(0.5, abort.set).start()
+    t0 = time.monotonic()
+    try:
+        assert s.start(sync_timeout=None, abort=abort) is False
+        assert time.monotonic() - t0 < 10
+        with pytest.raises(TimeoutError):
+            Scheduler(unreachable).start(sync_timeout=0.3)
+    finally:
+        unreachable.close()

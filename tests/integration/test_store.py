@@ -567,16 +567,20 @@ def test_postgres_subscribers_see_other_api_servers_writes(postgres_db_url: str)
 # ----------------------------------------------------------------------------- watch hub
 
 async def _collect(watch: Any, until_revision: int, timeout: float = 30) -> list[Change]:
+    """Changes until `until_revision` (or whatever came within `timeout`)."""
     out: list[Change] = []
-
-    async def run() -> None:
-        async for ch in watch:
-            out.append(ch)
-            if ch.revision >= until_revision:
-                return
-
-    await asyncio.wait_for(run(), timeout)
-    return out
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        try:
+            ch = await watch.next(max(left, 0))
+        except StopAsyncIteration:
+            return out
+        if ch is None:
+            return out
+        out.append(ch)
+        if ch.revision >= until_revision:
+            return out
 
 
 def test_watch_from_revision_is_gap_free_under_concurrent_writes(store: SqlStore) -> None:
@@ -618,7 +622,11 @@ def test_watch_from_revision_is_gap_free_under_concurrent_writes(store: SqlStore
         for n, w in watches:
             got = await _collect(w, last_pod)
             want = [c.revision for c in expected_all if c.revision > n]
-            assert [c.revision for c in got] == want, f"watch from {n}"
+            revs = [c.revision for c in got]
+            assert revs == want, (f"watch from {n}: missing {sorted(set(want) - set(revs))[:10]}, "
+                                  f"extra {sorted(set(revs) - set(want))[:10]}, {len(revs)}/{len(want)}, "
+                                  f"hub at {hub.revision}, store delivered {store._delivered}, "
+                                  f"ended {w.ended_reason}, skip_upto {w._skip_upto}")
             assert all(c.resource == "pods" for c in got)
             w.close()
         hub.close()

@@ -17,8 +17,8 @@ import pytest
 from mkube.api.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
 from mkube.apiserver.allocator import (
     ALLOCATIONS,
-    AlreadyAllocated,
     Allocator,
+    AlreadyAllocated,
     IPRange,
     NotInRange,
     Owner,

@@ -201,9 +201,12 @@ class WatchHub:
         self._inbox: list[Change] = []
         self._scheduled = False
         self._watchers: dict[str, set[Watch]] = {}
+        self._revision = 0
         self._unsubscribe = store.subscribe(self._on_change)
         # Subscribed first, then read: nothing committed in between is missed.
-        self._revision = store.current_revision()
+        current = store.current_revision()
+        with self._lock:
+            self._revision = max(self._revision, current)
 
     @property
     def revision(self) -> int:

@@ -207,6 +207,8 @@ def use_context_command(kube: Kube, name: str) -> None:
 def set_context_command(kube: Kube, name: str | None, current: bool, ns: str | None, cluster: str | None,
                         user: str | None) -> None:
     """Set a context entry in kubeconfig."""
+    # `--namespace` is also the global flag, which is parsed first: take it from there.
+    ns = ns if ns is not None else kube.settings.namespace
     if current and name:
         raise CommandError("you cannot specify both a context name and --current")
     if current:

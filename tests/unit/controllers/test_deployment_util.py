@@ -116,6 +116,9 @@ def test_new_rs_waits_for_old_pods_to_go() -> None:
     assert du.new_rs_replicas(d, [old, new], new) == 2
     old.status.replicas = 8  # the pods went
     assert du.new_rs_replicas(d, [old, new], new) == 4
+    # the pod cache knows first: 2 of old's 10 pods are being deleted
+    old.status.replicas = 10
+    assert du.new_rs_replicas(d, [old, new], new, {"uid-old": 8, "uid-new": 2}) == 4
 
 
 def test_old_scale_down_keeps_min_available() -> None:

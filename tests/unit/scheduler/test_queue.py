@@ -6,7 +6,7 @@ import threading
 import time
 
 from mkube.scheduler.framework import PodInfo
-from mkube.scheduler.queue import ACTIVE, BACKOFF, IN_FLIGHT, UNSCHEDULABLE, SchedulingQueue
+from mkube.scheduler.queue import ACTIVE, BACKOFF, IN_FLIGHT, UNSCHEDULABLE, QueuedPod, SchedulingQueue
 from tests.unit.scheduler.builders import make_pod
 
 
@@ -174,3 +174,35 @@ def test_pop_wakes_when_backoff_expires() -> None:
     assert q.pop(timeout=2) is qp
     assert 0.05 < time.monotonic() - t0 < 1.0
     assert q.counts() == {"active": 0, "backoff": 0, "unschedulable": 0, "in-flight": 1}
+
+
+def test_random_operations_keep_every_pod_in_exactly_one_place() -> None:
+    import random
+
+    clock = Clock()
+    q = SchedulingQueue(clock=clock)
+    rng = random.Random(3)
+    inflight: dict[str, QueuedPod] = {}
+    for step in range(3000):
+        op = rng.random()
+        name = f"p{rng.randrange(30)}"
+        if op < 0.3:
+            q.add(pod(name, uid=f"{name}-{rng.randrange(2)}", priority=rng.randrange(3)))
+        elif op < 0.4:
+            q.delete(f"default/{name}")
+        elif op < 0.65:
+            qp = q.pop(timeout=0)
+            if qp is not None:
+                inflight[qp.key] = qp
+        elif op < 0.85 and inflight:
+            key = rng.choice(sorted(inflight))
+            finish = rng.choice([q.requeue_unschedulable, q.requeue_backoff, q.done])
+            finish(inflight.pop(key))
+        elif op < 0.9:
+            q.move_all("event")
+        else:
+            clock.now += rng.random() * 20
+        counts = q.counts()
+        assert sum(counts.values()) == len(q)
+        assert counts["unschedulable"] == len(q._parked), step
+        assert all(qp.where == "unschedulable" for qp in q._parked.values())

@@ -1,0 +1,368 @@
+"""Pod startup latency of the kubelet against raw Docker, and the memory of hollow nodes.
+
+    .venv/bin/python bench/startup.py [--pods 30] [--workers 8] [--image mkube/hello:1]
+                                      [--hollow-nodes 200] [--hollow-pods 6000] [--json PATH]
+
+1. floor: raw Docker SDK create+start of N containers of the demo image (bridge network,
+   one published ephemeral port, like a pod's), from as many threads as the kubelet has
+   workers; per-container latency = batch start -> start returned;
+2. kubelet: a fresh API server (temp dir, SQLite) and `python -m mkube.kubelet` (Docker
+   runtime, its own node); N pods pre-bound to the node are created from a few threads
+   while a watch records when each pod is first seen with every container running;
+   latency = create request sent -> that watch event; ratio = kubelet / floor (p50, p99);
+3. hollow: `python -m mkube.kubelet --runtime fake --hollow-nodes K` against the same API
+   server; P pods spread over the K nodes, created the same way; reports the time to all
+   Running and the kubelet process' RSS (idle with K nodes, and holding P pods) and CPU.
+
+Everything shares this machine's cores (API server, kubelet, dockerd, this driver).
+Prints a table; writes JSON (default bench/results/startup.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import httpx
+
+from mkube.client import Client
+
+REPO = Path(__file__).resolve().parents[1]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+RUN_ID = uuid.uuid4().hex[:8]
+# mkube.test.id: concurrent test sessions' cleanup fixtures leave labelled objects alone.
+LABELS = {"mkube.test": "1", "mkube.test.id": f"bench-startup-{RUN_ID}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+class Proc:
+    """A child process with its log in the work dir; always reaped."""
+
+    def __init__(self, cmd: list[str], log_path: Path) -> None:
+        log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.p = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        log.close()
+        self.log_path = log_path
+
+    def status(self) -> dict[str, int]:
+        """VmRSS/VmHWM in KiB and utime+stime in clock ticks, from /proc."""
+        out: dict[str, int] = {}
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{self.p.pid}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM", "Threads"):
+                    out[key] = int(value.split()[0])
+            fields = Path(f"/proc/{self.p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out["cpu_ticks"] = int(fields[11]) + int(fields[12])
+        return out
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(20)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+
+
+def start_apiserver(work: Path) -> tuple[Proc, str]:
+    port = free_port()
+    proc = Proc([sys.executable, "-m", "mkube.cli", "apiserver", "--data-dir", str(work / "data"), "--port",
+                 str(port), "--bind-address", "127.0.0.1", "--log-format", "text"], work / "apiserver.log")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return proc, url
+        time.sleep(0.05)
+    proc.stop()
+    raise RuntimeError(f"apiserver did not start; see {work / 'apiserver.log'}")
+
+
+def start_kubelet(url: str, node: str, work: Path, extra: list[str]) -> Proc:
+    cmd = [sys.executable, "-m", "mkube.kubelet", "--server", url, "--node-name", node, "--node-ip", "127.0.0.1",
+           "--port", "0", "--root-dir", str(work / f"root-{node}"), *extra]
+    for k, v in LABELS.items():
+        cmd += ["--runtime-label", f"{k}={v}"]
+    return Proc(cmd, work / f"kubelet-{node}.log")
+
+
+def wait_nodes_ready(client: Client, names: set[str], timeout: float) -> float:
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        ready = set()
+        for n in client.list_raw("nodes")["items"]:
+            conds = {c["type"]: c["status"] for c in (n.get("status") or {}).get("conditions") or []}
+            if conds.get("Ready") == "True":
+                ready.add(n["metadata"]["name"])
+        if names <= ready:
+            return time.monotonic() - t0
+        time.sleep(0.2)
+    raise RuntimeError(f"nodes not Ready after {timeout}s")
+
+
+class RunningWatcher:
+    """Records when each pod is first seen Running with every container started."""
+
+    def __init__(self, client: Client, namespace: str) -> None:
+        self.running_at: dict[str, float] = {}
+        self._cond = threading.Condition()
+        rv = client.list_raw("pods", namespace, limit=1)["metadata"]["resourceVersion"]
+        self._watch = client.watch_raw("pods", namespace, resource_version=rv, timeout_seconds=3600)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):
+            for ev in self._watch:
+                obj = ev.object
+                status = obj.get("status") or {}
+                css = status.get("containerStatuses") or []
+                if status.get("phase") == "Running" and css and all((c.get("state") or {}).get("running")
+                                                                    for c in css):
+                    name = obj["metadata"]["name"]
+                    if name not in self.running_at:
+                        with self._cond:
+                            self.running_at[name] = time.monotonic()
+                            self._cond.notify_all()
+
+    def wait(self, count: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.running_at) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 1.0))
+        return True
+
+    def close(self) -> None:
+        self._watch.close()
+
+
+def create_pods(url: str, bodies: list[dict[str, Any]], threads: int) -> dict[str, float]:
+    """POST every pod from `threads` threads; returns name -> monotonic send time."""
+    sent: dict[str, float] = {}
+    chunks = [bodies[i::threads] for i in range(threads)]
+
+    def work(chunk: list[dict[str, Any]]) -> None:
+        with Client(url, user_agent="bench") as c:
+            for body in chunk:
+                sent[body["metadata"]["name"]] = time.monotonic()
+                c.create_raw("pods", body, body["metadata"]["namespace"])
+
+    with ThreadPoolExecutor(threads) as ex:
+        list(ex.map(work, chunks))
+    return sent
+
+
+def pod_body(name: str, namespace: str, node: str, image: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "web", "image": image, "ports": [{"containerPort": 80}]}]}}
+
+
+def stats(latencies: list[float]) -> dict[str, float]:
+    return {"p50_s": percentile(latencies, 50), "p99_s": percentile(latencies, 99), "max_s": max(latencies),
+            "min_s": min(latencies)}
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def floor(api: Any, image: str, n: int, workers: int) -> dict[str, Any]:
+    """Raw create+start of n containers from `workers` threads (the kubelet's parallelism)."""
+    made: list[str] = []
+    lock = threading.Lock()
+
+    def one(i: int, t0: float) -> float:
+        hc = api.create_host_config(port_bindings={80: ("127.0.0.1", None)})
+        cid = api.create_container(image, ports=[80], labels=LABELS, host_config=hc,
+                                   name=f"bench-raw-{RUN_ID}-{i}")["Id"]
+        with lock:
+            made.append(cid)
+        api.start(cid)
+        return time.monotonic() - t0
+
+    try:
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(workers) as ex:
+            lat = list(ex.map(lambda i: one(i, t0), range(n)))
+        wall = time.monotonic() - t0
+    finally:
+        def remove(cid: str) -> None:
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_container(cid, force=True)
+
+        with ThreadPoolExecutor(8) as ex:
+            list(ex.map(remove, made))
+    return {"containers": n, "workers": workers, "wall_s": wall, **stats(lat)}
+
+
+def kubelet_phase(url: str, work: Path, image: str, n: int, workers: int) -> dict[str, Any]:
+    node = f"bench-{RUN_ID}"
+    client = Client(url, user_agent="bench")
+    kubelet = start_kubelet(url, node, work, ["--workers", str(workers)])
+    ns = "startup"
+    try:
+        client.create_raw("namespaces", {"metadata": {"name": ns}})
+        wait_nodes_ready(client, {node}, 60)
+        # warm-up pod: first-use costs (pause image check, connections) are not the steady state
+        watcher = RunningWatcher(client, ns)
+        create_pods(url, [pod_body("warmup", ns, node, image)], 1)
+        if not watcher.wait(1, 60):
+            raise RuntimeError("warm-up pod did not run")
+        client.delete_raw("pods", "warmup", ns, grace_period_seconds=0)
+        time.sleep(1.0)
+        watcher.close()
+        watcher = RunningWatcher(client, ns)
+        cpu0 = kubelet.status().get("cpu_ticks", 0)
+        t0 = time.monotonic()
+        sent = create_pods(url, [pod_body(f"pod-{i:03d}", ns, node, image) for i in range(n)], 4)
+        ok = watcher.wait(n, 120)
+        wall = time.monotonic() - t0
+        cpu = (kubelet.status().get("cpu_ticks", 0) - cpu0) / CLK_TCK
+        watcher.close()
+        if not ok:
+            raise RuntimeError(f"only {len(watcher.running_at)}/{n} pods Running; see {kubelet.log_path}")
+        lat = [watcher.running_at[name] - t for name, t in sent.items()]
+        result = {"pods": n, "workers": workers, "wall_s": wall, "kubelet_cpu_s": cpu, **stats(lat)}
+        # teardown through the kubelet (not timed)
+        for name in sent:
+            client.delete_raw("pods", name, ns, grace_period_seconds=1)
+        deadline = time.monotonic() + 60
+        while client.list_raw("pods", ns)["items"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return result
+    finally:
+        kubelet.stop()
+        with contextlib.suppress(Exception):
+            api = docker.from_env().api
+            for c in api.containers(all=True, filters={"label": [f"io.mkube.node.name={node}"]}):
+                api.remove_container(c["Id"], force=True)
+        client.close()
+
+
+def hollow_phase(url: str, work: Path, nodes: int, pods: int) -> dict[str, Any]:
+    prefix = f"hollow-{RUN_ID}"
+    names = {f"{prefix}-{i}" for i in range(nodes)}
+    client = Client(url, user_agent="bench")
+    t0 = time.monotonic()
+    kubelet = start_kubelet(url, prefix, work, ["--runtime", "fake", "--hollow-nodes", str(nodes)])
+    ns = "hollow"
+    try:
+        client.create_raw("namespaces", {"metadata": {"name": ns}})
+        wait_nodes_ready(client, names, 180)
+        ready_s = time.monotonic() - t0
+        time.sleep(5)
+        idle = kubelet.status()
+        watcher = RunningWatcher(client, ns)
+        t1 = time.monotonic()
+        bodies = [pod_body(f"p-{i:05d}", ns, f"{prefix}-{i % nodes}", "mkube/hello:1") for i in range(pods)]
+        sent = create_pods(url, bodies, 8)
+        create_s = time.monotonic() - t1
+        ok = watcher.wait(pods, 600)
+        all_running_s = time.monotonic() - t1
+        watcher.close()
+        if not ok:
+            raise RuntimeError(f"only {len(watcher.running_at)}/{pods} hollow pods Running; see {kubelet.log_path}")
+        lat = [watcher.running_at[name] - t for name, t in sent.items()]
+        time.sleep(10)  # steady state: heartbeats, relists, resyncs
+        s1 = kubelet.status()
+        time.sleep(30)
+        s2 = kubelet.status()
+        steady_cpu = (s2.get("cpu_ticks", 0) - s1.get("cpu_ticks", 0)) / CLK_TCK / 30
+        return {"nodes": nodes, "pods": pods, "nodes_ready_s": ready_s, "create_s": create_s,
+                "all_running_s": all_running_s, "idle_rss_mib": idle.get("VmRSS", 0) / 1024,
+                "rss_mib": s2.get("VmRSS", 0) / 1024, "peak_rss_mib": s2.get("VmHWM", 0) / 1024,
+                "threads": s2.get("Threads", 0), "steady_cpu_cores": steady_cpu,
+                "latency": stats(lat)}
+    finally:
+        kubelet.stop()
+        client.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pods", type=int, default=30)
+    ap.add_argument("--workers", type=int, default=8, help="kubelet pod workers (and floor threads)")
+    ap.add_argument("--image", default="mkube/hello:1")
+    ap.add_argument("--hollow-nodes", type=int, default=200)
+    ap.add_argument("--hollow-pods", type=int, default=6000)
+    ap.add_argument("--skip-docker", action="store_true")
+    ap.add_argument("--skip-hollow", action="store_true")
+    ap.add_argument("--json", default=str(REPO / "bench" / "results" / "startup.json"))
+    opts = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="mkube-bench-startup-"))
+    api_proc, url = start_apiserver(work)
+    results: dict[str, Any] = {"benchmark": "startup", "machine": {"cpus": os.cpu_count(),
+                                                                  "python": platform.python_version()}}
+    try:
+        if not opts.skip_docker:
+            dc = docker.from_env()
+            results["machine"]["docker"] = dc.version().get("Version")
+            floor(dc.api, opts.image, 4, opts.workers)  # warm-up
+            results["floor"] = floor(dc.api, opts.image, opts.pods, opts.workers)
+            results["kubelet"] = kubelet_phase(url, work, opts.image, opts.pods, opts.workers)
+            results["ratio"] = {"p50": results["kubelet"]["p50_s"] / results["floor"]["p50_s"],
+                                "p99": results["kubelet"]["p99_s"] / results["floor"]["p99_s"]}
+        if not opts.skip_hollow:
+            results["hollow"] = hollow_phase(url, work, opts.hollow_nodes, opts.hollow_pods)
+    finally:
+        api_proc.stop()
+
+    print(f"{'case':34} {'p50 s':>7} {'p99 s':>7} {'max s':>7} {'wall s':>7}")
+    if "floor" in results:
+        f, k, r = results["floor"], results["kubelet"], results["ratio"]
+        print(f"{'raw docker create+start x' + str(f['containers']):34} {f['p50_s']:7.3f} {f['p99_s']:7.3f} "
+              f"{f['max_s']:7.3f} {f['wall_s']:7.2f}")
+        print(f"{'kubelet pods x' + str(k['pods']) + ' (create->running)':34} {k['p50_s']:7.3f} {k['p99_s']:7.3f} "
+              f"{k['max_s']:7.3f} {k['wall_s']:7.2f}")
+        print(f"{'ratio kubelet/raw':34} {r['p50']:7.2f} {r['p99']:7.2f}")
+        print(f"kubelet CPU for {k['pods']} pods: {k['kubelet_cpu_s']:.2f} s")
+    if "hollow" in results:
+        h = results["hollow"]
+        lat = h["latency"]
+        print(f"{'hollow ' + str(h['nodes']) + ' nodes x ' + str(h['pods']) + ' pods':34} {lat['p50_s']:7.3f} "
+              f"{lat['p99_s']:7.3f} {lat['max_s']:7.3f} {h['all_running_s']:7.2f}")
+        print(f"hollow kubelet RSS: idle {h['idle_rss_mib']:.0f} MiB, holding {h['pods']} pods {h['rss_mib']:.0f} MiB "
+              f"(peak {h['peak_rss_mib']:.0f} MiB), {h['threads']} threads, steady CPU "
+              f"{h['steady_cpu_cores']:.2f} cores; nodes Ready in {h['nodes_ready_s']:.1f} s")
+    out = Path(opts.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
