@@ -3,24 +3,26 @@
     .venv/bin/python bench/controllers.py [--deployments 100] [--replicas 10] [--nodes 100]
                                           [--json PATH]
 
-On a fresh API server subprocess (temp dir, SQLite), with the scheduler and the
-controller manager as subprocesses (`python -m mkube.scheduler.main`,
-`python -m mkube.controllers.main`) and hollow kubelets for the nodes in this driver
-(tests/integration/hollow.py: they mark bound pods Running+Ready through /status):
+On a fresh API server subprocess (temp dir, SQLite), with the scheduler, the controller
+manager and the nodes as subprocesses (`python -m mkube.scheduler.main`,
+`python -m mkube.controllers.main`, `python -m mkube.kubelet --runtime fake
+--hollow-nodes N`; `--kubelet helper` uses the test helper tests/integration/hollow.py
+in this driver instead):
 1. create: time from the first Deployment create until every Deployment reports all
    replicas updated and available (what `kubectl rollout status` waits for);
 2. rolling update: change the image of every Deployment (25% surge/unavailable) and
    time until every one is rolled out again;
 3. the controller manager's RSS (VmRSS at the end, VmHWM peak) and CPU seconds.
 
-Everything shares this machine's cores: API server, scheduler, controller manager and
-this driver (hollow kubelets). Prints a table; writes JSON (default
+Everything shares this machine's cores: API server, scheduler, controller manager,
+hollow kubelets and this driver. Prints a table; writes JSON (default
 bench/results/controllers.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -36,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from mkube.api.types import Deployment
+from mkube.api.types import Deployment, Node
 from mkube.client import Client
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,6 +113,9 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=100)
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--workers", type=int, default=5, help="controller-manager --concurrent-syncs")
+    ap.add_argument("--kubelet", choices=("mkube", "helper"), default="mkube",
+                    help="hollow nodes: `mkube kubelet --runtime fake --hollow-nodes N` (default) or the "
+                         "test helper tests/integration/hollow.py")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     ap.add_argument("--json", default=str(REPO / "bench" / "results" / "controllers.json"))
     opts = ap.parse_args()
@@ -140,7 +145,20 @@ def main() -> None:
                    "--concurrent-syncs", str(opts.workers)], work / "cm.log")
         procs.append(cm)
         client = Client(url)
-        with HollowNodes(url, opts.nodes, heartbeat=10.0, workers=16, scheduler=False):
+        if opts.kubelet == "mkube":
+            procs.append(Proc([sys.executable, "-m", "mkube.kubelet", "--server", url, "--node-name", "hollow",
+                               "--node-ip", "127.0.0.1", "--port", "0", "--runtime", "fake", "--hollow-nodes",
+                               str(opts.nodes), "--root-dir", str(work / "kubelet")], work / "kubelet.log"))
+            nodes_cm: Any = contextlib.nullcontext()
+            deadline = time.monotonic() + 120
+            while sum(1 for n in client.list(Node).items if (c := n.condition("Ready")) and c.status == "True") \
+                    < opts.nodes:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("hollow nodes did not become Ready")
+                time.sleep(0.5)
+        else:
+            nodes_cm = HollowNodes(url, opts.nodes, heartbeat=10.0, workers=16, scheduler=False)
+        with nodes_cm:
             names = [f"app-{i}" for i in range(opts.deployments)]
             t0 = time.monotonic()
             with ThreadPoolExecutor(4) as ex:
@@ -159,6 +177,8 @@ def main() -> None:
             st = cm.status()
             others = {name: procs[i].status().get("cpu_ticks", 0) / CLK_TCK
                       for i, name in ((0, "apiserver"), (1, "scheduler"))}
+            if opts.kubelet == "mkube":
+                others["kubelet"] = procs[3].status().get("cpu_ticks", 0) / CLK_TCK
         client.close()
         pods = opts.deployments * opts.replicas
         result = {
@@ -169,6 +189,8 @@ def main() -> None:
             "cm_cpu_s_create": round(cpu_after_create, 1), "cm_cpu_s_total": round(st.get("cpu_ticks", 0) / CLK_TCK, 1),
             "apiserver_cpu_s_total": round(others["apiserver"], 1),
             "scheduler_cpu_s_total": round(others["scheduler"], 1),
+            "kubelet": opts.kubelet,
+            "kubelet_cpu_s_total": round(others.get("kubelet", 0.0), 1),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         }
         log_text = (work / "cm.log").read_text(errors="replace")
@@ -189,6 +211,7 @@ def main() -> None:
         ("controller-manager RSS (peak)", f"{result['cm_rss_mib']} MiB ({result['cm_peak_rss_mib']} MiB)"),
         ("controller-manager CPU", f"{result['cm_cpu_s_create']} s create, {result['cm_cpu_s_total']} s total"),
         ("API server / scheduler CPU", f"{result['apiserver_cpu_s_total']} s / {result['scheduler_cpu_s_total']} s"),
+        ("hollow kubelet (CPU)", f"{result['kubelet']} ({result['kubelet_cpu_s_total']} s)"),
         ("failed syncs (conflicts)", f"{result['cm_failed_syncs']} ({result['cm_conflicts']})"),
     ]
     width = max(len(r[0]) for r in rows)

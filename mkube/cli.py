@@ -10,6 +10,11 @@ Components run as threads of one process and talk to the API server over HTTP(S)
 exactly as they do when run as separate processes; a shared `threading.Event` stops
 them all on SIGINT/SIGTERM. Containers keep running when mkube stops (as with
 Kubernetes); `mkube reset` removes them.
+
+Secure by default (like k3s): the server serves HTTPS with its own CA (<data-dir>/tls),
+every request needs a bearer token (admin: <data-dir>/kubeconfig.yaml; nodes: a
+per-node token got for the join token <data-dir>/node-token), and the kubelet port
+answers only the API server. `--insecure-http` turns all of that off, loudly.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import logging
 import shutil
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -29,9 +35,11 @@ from typing import Any
 import click
 import httpx
 
+from mkube.api.jointoken import JoinTokenError, parse_join_token
+from mkube.apiserver import auth
 from mkube.apiserver.options import ApiServerOptions
-from mkube.apiserver.server import apiserver_command, build_server, configure_logging
-from mkube.client import kubeconfig
+from mkube.apiserver.server import apiserver_command, build_server, configure_logging, insecure_warning
+from mkube.client import bootstrap, kubeconfig
 
 log = logging.getLogger("mkube.cli")
 
@@ -50,7 +58,7 @@ def _setup_logging(verbose: int) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
-def _wait_ready(url: str, timeout: float, verify: bool | str = True, what: str = "API server") -> None:
+def _wait_ready(url: str, timeout: float, verify: bool | ssl.SSLContext = True, what: str = "API server") -> None:
     """Block until `url`/readyz answers 200; raise click.ClickException after `timeout`."""
     deadline = time.monotonic() + timeout
     last = ""
@@ -115,46 +123,155 @@ def _apiserver_options(data_dir: Path, port: int, bind_address: str, datastore_u
 
 def _local_url(opts: ApiServerOptions) -> str:
     host = "127.0.0.1" if opts.bind_address in ("0.0.0.0", "::", "") else opts.bind_address
-    return f"http://{host}:{opts.port}"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{'http' if opts.insecure_http else 'https'}://{host}:{opts.port}"
 
 
-def start_server(sup: Supervisor, opts: ApiServerOptions, controller_timers: dict[str, Any]) -> str:
-    """Start API server, scheduler and controller manager threads; return the API URL once
-    ready, after writing the admin kubeconfig to `<data-dir>/kubeconfig.yaml`."""
+@dataclass(frozen=True)
+class ServerInfo:
+    """How to reach a started server: URL, and (unless --insecure-http) its CA file, the
+    admin token and the node join token."""
+
+    url: str
+    ca_file: str | None = None
+    admin_token: str | None = None
+    join_token: str | None = None
+
+
+def start_server(sup: Supervisor, opts: ApiServerOptions, controller_timers: dict[str, Any]) -> ServerInfo:
+    """Start API server, scheduler and controller manager threads; return how to reach the
+    API once ready, after writing the admin kubeconfig to `<data-dir>/kubeconfig.yaml`
+    (0600: it holds the admin token). The scheduler and controller manager use the
+    admin token over HTTPS, as any other client."""
     from mkube.controllers.main import run as run_controllers
     from mkube.scheduler.main import run as run_scheduler
 
     opts.data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(opts)
-    server = build_server(opts)
+    security: auth.Security | None = None
+    if opts.insecure_http:
+        click.echo(insecure_warning(opts.port), err=True)
+    else:
+        security = auth.prepare(opts)
+    server = build_server(opts, security)
 
     def serve(stop: threading.Event) -> None:
-        watcher = threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True)
-        watcher.start()
+        def stop_when_asked() -> None:
+            stop.wait()
+            server.should_exit = True
+
+        threading.Thread(target=stop_when_asked, daemon=True).start()
         server.run()
 
     sup.spawn("apiserver", serve)
     url = _local_url(opts)
-    _wait_ready(url, READY_TIMEOUT_S)
+    info = ServerInfo(url)
+    if security is not None:
+        info = ServerInfo(url, str(security.tls.ca_cert), security.admin_token, security.join_token)
+    _wait_ready(url, READY_TIMEOUT_S, verify=bootstrap.ssl_context(info.ca_file) if info.ca_file else True)
     path = opts.data_dir / KUBECONFIG_NAME
-    kubeconfig.write_kubeconfig(path, server=url)
+    kubeconfig.write_kubeconfig(path, server=url, token=info.admin_token,
+                                ca_data=security.tls.ca_pem if security is not None else None)
     click.echo(f"mkube: API server ready at {url}; admin kubeconfig: {path}", err=True)
     click.echo(f"mkube: export KUBECONFIG={path}", err=True)
-    sup.spawn("scheduler", run_scheduler, server_url=url, switch_interval=None)
-    sup.spawn("controller-manager", run_controllers, server_url=url,
+    if security is not None:
+        click.echo(f"mkube: node join token ({security.join_token_path}): {security.join_token}", err=True)
+        click.echo(f"mkube: join a machine: mkube agent --server https://{_join_host(opts)}:{opts.port} "
+                   f"--token $(cat {security.join_token_path})", err=True)
+    sup.spawn("scheduler", run_scheduler, server_url=url, token=info.admin_token, ca_file=info.ca_file,
+              switch_interval=None)
+    sup.spawn("controller-manager", run_controllers, server_url=url, token=info.admin_token, ca_file=info.ca_file,
               **{k: v for k, v in controller_timers.items() if v is not None})
-    return url
+    return info
 
 
-def start_agent(sup: Supervisor, server_url: str, token: str | None, node_name: str, node_ip: str | None,
+def _join_host(opts: ApiServerOptions) -> str:
+    host = opts.advertise_address or opts.bind_address
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    return f"[{host}]" if ":" in host else host
+
+
+@dataclass(frozen=True)
+class AgentAuth:
+    """What an agent's components use: the per-node token, the CA, the kubelet token."""
+
+    token: str | None = None
+    ca_file: str | None = None
+    kubelet_token: str | None = None
+
+
+def agent_auth(server_url: str, token: str | None, ca_file: str | None, node_name: str, data_dir: Path,
+               timeout: float = 60.0) -> AgentAuth:
+    """Join `server_url` as `node_name` (or reuse the credentials saved by an earlier join).
+
+    For https: trust the CA named by the token's hash (fetched from /cacerts and checked)
+    or `ca_file`, exchange the join token for a per-node token, and keep both under
+    `<data-dir>/agent/` (0600). Raises click.ClickException with the reason on failure;
+    an unreachable server is retried for `timeout` seconds."""
+    if server_url.startswith("http://"):
+        click.echo(f"WARNING: mkube: {server_url} is plain HTTP: no TLS and no node credentials; only for a server "
+                   f"run with --insecure-http", err=True)
+        return AgentAuth()
+    if not server_url.startswith("https://"):
+        raise click.BadParameter("expected https://HOST:PORT", param_hint="--server")
+    state = bootstrap.AgentState(data_dir / "agent")
+    if not token:
+        saved = state.load(server_url, node_name)
+        if saved is None:
+            raise click.UsageError("--token is required to join (the token in the server's <data-dir>/node-token)")
+        click.echo(f"mkube: using the credentials of node {node_name} saved in {state.dir}", err=True)
+        return AgentAuth(saved.token, ca_file or str(state.ca_file), saved.kubelet_token)
+    try:
+        join_token = parse_join_token(token)
+    except JoinTokenError as e:
+        raise click.BadParameter(str(e), param_hint="--token") from None
+    given_ca: bytes | None = None
+    if ca_file:
+        try:
+            given_ca = Path(ca_file).read_bytes()
+        except OSError as e:
+            raise click.BadParameter(f"cannot read {ca_file}: {e.strerror or e}", param_hint="--ca-file") from None
+    elif not join_token.ca_hash:
+        raise click.UsageError("this join token has no CA hash (K10<hash>::node:<secret>): pass the full token "
+                               "from the server's <data-dir>/node-token, or --ca-file")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if given_ca is not None:
+                pem = given_ca
+                if join_token.ca_hash:
+                    bootstrap.check_ca(pem, join_token.ca_hash, str(ca_file))
+            else:
+                assert join_token.ca_hash is not None
+                pem = bootstrap.fetch_ca(server_url, join_token.ca_hash)
+            ca_path = state.save_ca(pem)
+            creds = bootstrap.join(server_url, str(ca_path), join_token, node_name, state.node_password())
+            break
+        except bootstrap.JoinError as e:
+            if not e.retryable or time.monotonic() > deadline:
+                raise click.ClickException(str(e)) from None
+            log.warning("%s; retrying", e)
+            time.sleep(1.0)
+    state.save(server_url, creds)
+    return AgentAuth(creds.token, str(ca_path), creds.kubelet_token)
+
+
+def start_agent(sup: Supervisor, server_url: str, creds: AgentAuth, node_name: str, node_ip: str | None,
                 docker_host: str | None, root_dir: Path, kubelet_port: int) -> None:
-    """Start the kubelet and the service proxy of one node as threads of this process."""
+    """Start the kubelet and the service proxy of one node as threads of this process.
+    With a kubelet token, the kubelet's port answers only requests that carry it."""
+    from mkube.kubelet.auth import bearer_token_authenticator
     from mkube.kubelet.main import run as run_kubelet
     from mkube.kubelet.proxy.main import run as run_proxy
 
-    sup.spawn("kubelet", run_kubelet, server_url=server_url, node_name=node_name, token=token,
+    authenticate = bearer_token_authenticator(creds.kubelet_token) if creds.kubelet_token else None
+    sup.spawn("kubelet", run_kubelet, server_url=server_url, node_name=node_name, token=creds.token,
+              ca_file=creds.ca_file, authenticate=authenticate,
               node_ip=node_ip, docker_host=docker_host, root_dir=str(root_dir), port=kubelet_port)
-    sup.spawn("proxy", run_proxy, server_url=server_url, token=token, node_name=node_name, node_ip=node_ip)
+    sup.spawn("proxy", run_proxy, server=server_url, token=creds.token, node_name=node_name, node_ip=node_ip,
+              ca_file=creds.ca_file)
 
 
 def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -166,6 +283,11 @@ def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--bind-address", default="127.0.0.1", show_default=True,
                      help="API server address (0.0.0.0 to accept other machines)."),
         click.option("--datastore-url", default=None, help="sqlite:///... (default) or postgresql://..."),
+        click.option("--tls-san", "tls_sans", multiple=True,
+                     help="Extra DNS name or IP of the API server's certificate (repeatable)."),
+        click.option("--insecure-http", is_flag=True,
+                     help="Plain HTTP, no authentication: anyone who can reach the port controls the cluster "
+                          "(experiments only)."),
         click.option("--service-cluster-ip-range", default=None, help="CIDR of Service ClusterIPs."),
         click.option("--node-monitor-grace-period", type=float, default=None,
                      help="Seconds without heartbeat before a node is Ready=Unknown (default 40)."),
@@ -186,6 +308,7 @@ def main() -> None:
 @main.command("server")
 @server_options
 def server_command(data_dir: Path, port: int, bind_address: str, datastore_url: str | None,
+                   tls_sans: tuple[str, ...], insecure_http: bool,
                    service_cluster_ip_range: str | None, node_monitor_grace_period: float | None,
                    pod_eviction_timeout: int | None, verbose: int) -> None:
     """API server + scheduler + controller manager in one process."""
@@ -193,7 +316,8 @@ def server_command(data_dir: Path, port: int, bind_address: str, datastore_url: 
     sup = Supervisor()
     sup.install_signals()
     opts = _apiserver_options(data_dir, port, bind_address, datastore_url, verbose,
-                              {"service_cluster_ip_range": service_cluster_ip_range})
+                              {"service_cluster_ip_range": service_cluster_ip_range, "tls_sans": list(tls_sans),
+                               "insecure_http": insecure_http})
     start_server(sup, opts, {"node_monitor_grace_period": node_monitor_grace_period,
                              "pod_eviction_timeout": pod_eviction_timeout})
     sys.exit(sup.wait())
@@ -201,20 +325,26 @@ def server_command(data_dir: Path, port: int, bind_address: str, datastore_url: 
 
 @main.command("agent")
 @click.option("--server", "server_url", required=True, help="API server URL, e.g. https://10.0.0.1:6443")
-@click.option("--token", default=None, help="Node join token printed by `mkube server`.")
+@click.option("--token", default=None,
+              help="Node join token K10<ca-hash>::node:<secret> (the server's <data-dir>/node-token); "
+                   "not needed again once joined.")
+@click.option("--ca-file", type=click.Path(dir_okay=False), default=None,
+              help="The server's CA certificate, instead of trusting the one the token's hash names.")
 @click.option("--node-name", default=socket.gethostname(), show_default=True)
 @click.option("--node-ip", default=None, help="IP other nodes reach this one at (default: default route's).")
 @click.option("--docker-host", default=None, help="Docker endpoint (default: DOCKER_HOST or the local socket).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
 @click.option("--kubelet-port", type=int, default=10250, show_default=True)
 @click.option("-v", "--verbose", count=True)
-def agent_command(server_url: str, token: str | None, node_name: str, node_ip: str | None,
+def agent_command(server_url: str, token: str | None, ca_file: str | None, node_name: str, node_ip: str | None,
                   docker_host: str | None, data_dir: Path, kubelet_port: int, verbose: int) -> None:
     """Kubelet + service proxy of this node, joining the cluster at --server."""
     _setup_logging(verbose)
+    server_url = server_url.rstrip("/")
+    creds = agent_auth(server_url, token, ca_file, node_name, data_dir)
     sup = Supervisor()
     sup.install_signals()
-    start_agent(sup, server_url, token, node_name, node_ip, docker_host, data_dir / "kubelet", kubelet_port)
+    start_agent(sup, server_url, creds, node_name, node_ip, docker_host, data_dir / "kubelet", kubelet_port)
     click.echo(f"mkube: node {node_name} joining {server_url}", err=True)
     sys.exit(sup.wait())
 
@@ -227,6 +357,7 @@ def agent_command(server_url: str, token: str | None, node_name: str, node_ip: s
 @click.option("--docker-host", default=None)
 @click.option("--kubelet-port", type=int, default=10250, show_default=True)
 def up_command(data_dir: Path, port: int, bind_address: str, datastore_url: str | None,
+               tls_sans: tuple[str, ...], insecure_http: bool,
                service_cluster_ip_range: str | None, node_monitor_grace_period: float | None,
                pod_eviction_timeout: int | None, verbose: int, node_name: str, node_ip: str,
                docker_host: str | None, kubelet_port: int) -> None:
@@ -236,20 +367,31 @@ def up_command(data_dir: Path, port: int, bind_address: str, datastore_url: str 
     sup = Supervisor()
     sup.install_signals()
     opts = _apiserver_options(data_dir, port, bind_address, datastore_url, verbose,
-                              {"service_cluster_ip_range": service_cluster_ip_range})
-    url = start_server(sup, opts, {"node_monitor_grace_period": node_monitor_grace_period,
-                                   "pod_eviction_timeout": pod_eviction_timeout})
-    start_agent(sup, url, None, node_name, node_ip, docker_host, data_dir / "kubelet", kubelet_port)
-    _wait_node_ready(url, node_name, READY_TIMEOUT_S)
+                              {"service_cluster_ip_range": service_cluster_ip_range,
+                               "tls_sans": [*tls_sans, node_ip], "insecure_http": insecure_http})
+    info = start_server(sup, opts, {"node_monitor_grace_period": node_monitor_grace_period,
+                                    "pod_eviction_timeout": pod_eviction_timeout})
+    creds = AgentAuth()
+    if info.join_token is not None:  # the local agent joins like any other: join token -> node token
+        try:
+            creds = agent_auth(info.url, info.join_token, info.ca_file, node_name, data_dir, timeout=0)
+        except click.ClickException:
+            sup.stop.set()
+            sup.wait()
+            raise
+    start_agent(sup, info.url, creds, node_name, node_ip, docker_host, data_dir / "kubelet", kubelet_port)
+    _wait_node_ready(info, node_name, READY_TIMEOUT_S)
     click.echo(f"mkube: one-node cluster ready in {time.monotonic() - started:.1f}s (node {node_name})", err=True)
     sys.exit(sup.wait())
 
 
-def _wait_node_ready(url: str, node_name: str, timeout: float) -> None:
+def _wait_node_ready(info: ServerInfo, node_name: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
+    headers = {"Authorization": f"Bearer {info.admin_token}"} if info.admin_token else {}
+    verify = bootstrap.ssl_context(info.ca_file) if info.ca_file else True
     while time.monotonic() < deadline:
         try:
-            resp = httpx.get(f"{url}/api/v1/nodes/{node_name}", timeout=1.0)
+            resp = httpx.get(f"{info.url}/api/v1/nodes/{node_name}", timeout=1.0, headers=headers, verify=verify)
             if resp.status_code == 200:
                 conds = resp.json().get("status", {}).get("conditions") or []
                 if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):

@@ -28,7 +28,7 @@ from mkube.api.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from mkube.apiserver import discovery, masterservice, namespaces
+from mkube.apiserver import auth, auth_http, discovery, masterservice, namespaces
 from mkube.apiserver.context import ServerContext
 from mkube.apiserver.dispatch import dispatch
 from mkube.apiserver.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -43,10 +43,18 @@ log = logging.getLogger("mkube.apiserver")
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def create_app(options: ApiServerOptions | None = None, *, store: Store | None = None) -> FastAPI:
+def create_app(options: ApiServerOptions | None = None, *, store: Store | None = None,
+               security: auth.Security | None = None) -> FastAPI:
     """The FastAPI app of one API server. `store` overrides the one opened from
-    `options.datastore_url`/`data_dir` (the app then does not close it)."""
+    `options.datastore_url`/`data_dir` (the app then does not close it).
+
+    Unless `options.insecure_http`, every request but health/version needs a bearer
+    token (auth_http.py); `security` defaults to `auth.prepare(options)` (the tokens and
+    certificates of `options.data_dir`, made on first use)."""
     options = options or ApiServerOptions()
+    if security is None and not options.insecure_http:
+        security = auth.prepare(options)
+    authenticator = security.authenticator if security is not None else None
     metrics = Metrics()
     openapi_docs = OpenApiDocs()
 
@@ -57,7 +65,8 @@ def create_app(options: ApiServerOptions | None = None, *, store: Store | None =
         the_store = masterservice.install(the_store, options)  # ClusterIP/NodePort allocation on Service writes
         hub = open_hub(the_store)
         ctx = ServerContext(options=options, store=the_store, hub=hub, metrics=metrics,
-                            http=httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)))
+                            http=httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)),
+                            authenticator=authenticator)
         metrics.revision_fn = the_store.current_revision
         app.state.ctx = ctx
         unsubscribe = the_store.subscribe(lambda change: namespaces.on_change(ctx, change))
@@ -90,6 +99,8 @@ def create_app(options: ApiServerOptions | None = None, *, store: Store | None =
                 await asyncio.to_thread(the_store.close)
 
     app = FastAPI(title="mkube apiserver", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    if authenticator is not None:
+        app.add_middleware(auth_http.AuthMiddleware, authenticator=authenticator)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     async def version(request: Request) -> Response:
@@ -128,6 +139,9 @@ def create_app(options: ApiServerOptions | None = None, *, store: Store | None =
     app.add_route("/openapi/v3", openapi_root, methods=["GET"])
     app.add_route("/openapi/v3/{path:path}", openapi_doc, methods=["GET"])
     app.add_route("/openapi/v2", openapi_v2, methods=["GET"])
+    if security is not None:
+        app.add_route(auth_http.CACERTS_PATH, auth_http.cacerts_endpoint(security.tls.ca_pem), methods=["GET"])
+    app.add_route(auth_http.JOIN_PATH, auth_http.join, methods=["POST"])
     for path in ("/api", "/api/{path:path}", "/apis", "/apis/{path:path}"):
         app.add_route(path, dispatch, methods=_METHODS)
     _install_exception_handlers(app)

@@ -43,6 +43,7 @@ class ServerContext:
     namespace_phases: dict[str, str] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     http: Any = None  # httpx.AsyncClient for the kubelet (pod logs)
+    authenticator: Any = None  # auth.Authenticator; None with --insecure-http (no authn/authz)
     ready: bool = False
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

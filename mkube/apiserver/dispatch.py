@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from mkube.api.errors import ApiError, InternalError, MethodNotAllowed
 from mkube.api.kinds import RESOURCES, ResourceType
-from mkube.apiserver import discovery, handlers, subresources, watching
+from mkube.apiserver import auth_http, discovery, handlers, subresources, watching
 from mkube.apiserver.context import ServerContext
 from mkube.apiserver.request import ResourceRequest
 from mkube.apiserver.responses import error_response, json_response
@@ -110,8 +110,9 @@ async def _dispatch(request: Request, ctx: ServerContext) -> Response:
             if method != "POST":
                 raise MethodNotAllowed(f"the server does not allow this method on bindings ({method})")
             request.scope["mkube.labels"] = ("create", "bindings", "")
-            return await subresources.create_binding(ResourceRequest(request, ctx, PODS, namespace, None,
-                                                                     "binding"))
+            br = ResourceRequest(request, ctx, PODS, namespace, None, "binding")
+            await auth_http.authorize(br, "create")
+            return await subresources.create_binding(br)
         raise _not_found(path)
     name = rest[1] if len(rest) > 1 else None
     sub = rest[2] if len(rest) > 2 else None
@@ -140,6 +141,7 @@ async def _dispatch(request: Request, ctx: ServerContext) -> Response:
         if verb == "get" and sub is None and r.is_watch:
             verb, handler = "watch", watching.watch
     request.scope["mkube.labels"] = (verb, rt.group_resource, sub or "")
+    await auth_http.authorize(r, verb)
     return await handler(r)
 
 

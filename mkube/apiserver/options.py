@@ -32,6 +32,10 @@ class ApiServerOptions:
     # Address of this server in the Endpoints of `default/kubernetes` (default: the bind
     # address, or the default route's address when bound to 0.0.0.0).
     advertise_address: str | None = None
+    # Security (auth.py, pki.py): TLS with the certificates of <data_dir>/tls and bearer
+    # tokens of <data_dir>/tokens. `insecure_http` turns both off (experiments only).
+    insecure_http: bool = False
+    tls_sans: list[str] = field(default_factory=list)  # extra SANs of the serving certificate
     # Log of unexpected exceptions and lifecycle; "json" for structured lines.
     log_format: str = "json"
     log_level: str = "info"

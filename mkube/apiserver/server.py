@@ -1,4 +1,8 @@
-"""Running the API server: `run(options)` (uvicorn) and the `apiserver` CLI command."""
+"""Running the API server: `run(options)` (uvicorn) and the `apiserver` CLI command.
+
+Secure by default: HTTPS (certificates in <data-dir>/tls) and bearer tokens (in
+<data-dir>/tokens); `--insecure-http` serves plain HTTP without authentication.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from mkube.apiserver.options import ApiServerOptions
 
 if TYPE_CHECKING:
     import uvicorn
+
+    from mkube.apiserver.auth import Security
 
 __all__ = ["ApiServerOptions", "apiserver_command", "run"]
 
@@ -46,23 +52,45 @@ def configure_logging(options: ApiServerOptions) -> None:
     root.propagate = False
 
 
-def build_server(options: ApiServerOptions) -> uvicorn.Server:
+def insecure_warning(port: int) -> str:
+    return f"WARNING: mkube: --insecure-http: anyone who can reach port {port} controls this cluster"
+
+
+def build_server(options: ApiServerOptions, security: Security | None = None) -> uvicorn.Server:
     """The uvicorn server of the API (not started). In a non-main thread `run()` installs
-    no signal handlers; set `should_exit = True` to stop it (what `mkube server` does)."""
+    no signal handlers; set `should_exit = True` to stop it (what `mkube server` does).
+
+    HTTPS with the certificates of `security` (default: `auth.prepare(options)`, made
+    on first start), unless `options.insecure_http`."""
     import uvicorn
 
+    from mkube.apiserver import auth
     from mkube.apiserver.app import create_app
 
-    config = uvicorn.Config(create_app(options), host=options.bind_address, port=options.port,
+    tls: dict[str, Any] = {}
+    if not options.insecure_http:
+        security = security or auth.prepare(options)
+        tls = {"ssl_certfile": str(security.tls.cert), "ssl_keyfile": str(security.tls.key)}
+    config = uvicorn.Config(create_app(options, security=security), host=options.bind_address, port=options.port,
                             log_level="warning", access_log=False, lifespan="on",
-                            timeout_keep_alive=60, timeout_graceful_shutdown=5, loop="auto", http="auto")
+                            timeout_keep_alive=60, timeout_graceful_shutdown=5, loop="auto", http="auto", **tls)
     return uvicorn.Server(config)
 
 
 def run(options: ApiServerOptions) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn handles both and shuts down cleanly)."""
     configure_logging(options)
-    build_server(options).run()
+    if options.insecure_http:
+        click.echo(insecure_warning(options.port), err=True)
+        build_server(options).run()
+        return
+    from mkube.apiserver import auth
+
+    security = auth.prepare(options)
+    click.echo(f"mkube apiserver: https://{options.bind_address}:{options.port}; CA {security.tls.ca_cert}; "
+               f"admin token in {security.authenticator.tokens_dir / 'admin'}; node join token in "
+               f"{security.join_token_path}", err=True)
+    build_server(options, security).run()
 
 
 @click.command("apiserver")
@@ -84,11 +112,16 @@ def run(options: ApiServerOptions) -> None:
               help="NodePort range FIRST-LAST (inclusive).")
 @click.option("--advertise-address", default=None,
               help="IP of this server in the kubernetes Service's Endpoints (default: bind address).")
+@click.option("--tls-san", "tls_sans", multiple=True,
+              help="Extra DNS name or IP of the serving certificate (repeatable).")
+@click.option("--insecure-http", is_flag=True,
+              help="Plain HTTP without authentication (experiments only: anyone who can reach the port "
+                   "controls the cluster).")
 def apiserver_command(data_dir: Path, port: int, bind_address: str, datastore_url: str | None,
                       compaction_keep: int, compaction_interval: float, max_request_body_bytes: int,
                       watch_bookmark_interval: float, log_format: str, log_level: str,
                       service_cluster_ip_range: str, service_node_port_range: str,
-                      advertise_address: str | None) -> None:
+                      advertise_address: str | None, tls_sans: tuple[str, ...], insecure_http: bool) -> None:
     """Run the API server alone."""
     first, sep, last = service_node_port_range.partition("-")
     if not sep or not first.strip().isdigit() or not last.strip().isdigit():
@@ -100,4 +133,5 @@ def apiserver_command(data_dir: Path, port: int, bind_address: str, datastore_ur
                          log_format=log_format, log_level=log_level,
                          service_cluster_ip_range=service_cluster_ip_range,
                          service_node_port_range=(int(first), int(last)),
-                         advertise_address=advertise_address))
+                         advertise_address=advertise_address, tls_sans=list(tls_sans),
+                         insecure_http=insecure_http))

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from mkube.api.errors import ApiError, BadRequest, Cause, Conflict, Invalid, NotFound, ServiceUnavailable
 from mkube.api.kinds import ResourceType, by_path
-from mkube.apiserver import admission, bodies, meta, patching
+from mkube.apiserver import admission, auth_http, bodies, meta, patching
 from mkube.apiserver.handlers import read_patch, warning_headers, write_update
 from mkube.apiserver.request import ResourceRequest
 from mkube.apiserver.responses import json_response, object_response, parse_accept, success_status
@@ -243,7 +243,7 @@ async def pod_log(r: ResourceRequest) -> Response:
     url = f"http://{ip}:{port}/containerLogs/{r.namespace}/{r.name}/{container}"
     client: httpx.AsyncClient = r.ctx.http
     try:
-        req = client.build_request("GET", url, params=params)
+        req = client.build_request("GET", url, params=params, headers=auth_http.kubelet_headers(r.ctx, node_name))
         upstream = await client.send(req, stream=True)
     except httpx.HTTPError as exc:
         raise ServiceUnavailable(f'the kubelet of node "{node_name}" at {ip}:{port} is unreachable: '

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Sequence
 
 from mkube.api.errors import is_already_exists, is_not_found
-from mkube.api.selectors import selector_from_label_selector
+from mkube.api.selectors import Selector, selector_from_label_selector
 from mkube.api.types import (
     Deployment,
     DeploymentCondition,
@@ -198,11 +198,11 @@ class DeploymentController(Controller):
         else:
             self._rollout_recreate(d, view)
 
-    def _replicasets_for(self, d: Deployment, selector: object) -> list[ReplicaSet]:
+    def _replicasets_for(self, d: Deployment, selector: Selector) -> list[ReplicaSet]:
         ns = d.metadata.namespace or ""
         candidates = (self.rs_informer.by_index(CONTROLLER_INDEX, d.metadata.uid or "")
                       + self.rs_informer.by_index(CONTROLLER_INDEX, orphan_key(ns)))
-        claimed, errors = claim(d, selector, candidates, self.client, lambda: self._fresh(d))  # type: ignore[arg-type]
+        claimed, errors = claim(d, selector, candidates, self.client, lambda: self._fresh(d))
         if errors:
             raise errors[0]
         return claimed

@@ -135,10 +135,10 @@ def _subset_key(s: EndpointSubset) -> tuple[object, ...]:
     return (tuple(_port_key(p) for p in s.ports or []), _addr_key(first))
 
 
-def published_entries(subsets: Sequence[EndpointSubset], pods: Iterable[Pod]) -> list[dict[str, object]]:
+def published_entries(subsets: Sequence[EndpointSubset], pods: Iterable[Pod]) -> list[dict[str, str | int]]:
     """The entries of PUBLISHED_ANNOTATION for these subsets (see its comment)."""
     by_uid = {p.metadata.uid: p for p in pods if p.metadata.uid}
-    out: list[dict[str, object]] = []
+    out: list[dict[str, str | int]] = []
     seen: set[tuple[str, int]] = set()  # (pod uid, port): one entry per address+port
     for subset in subsets:
         for addr in [*(subset.addresses or []), *(subset.not_ready_addresses or [])]:
@@ -156,7 +156,7 @@ def published_entries(subsets: Sequence[EndpointSubset], pods: Iterable[Pod]) ->
                         continue
                     seen.add((uid, port.port))
                     out.append({"ip": addr.ip, "port": port.port, "hostIP": host_ip, "hostPort": pub.host_port})
-    out.sort(key=lambda e: (str(e["ip"]), int(e["port"]), str(e["hostIP"]), int(e["hostPort"])))  # type: ignore[call-overload]
+    out.sort(key=lambda e: (str(e["ip"]), int(e["port"]), str(e["hostIP"]), int(e["hostPort"])))
     return out
 
 

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def run(server_url: str, token: str | None = None, *, stop: threading.Event | None = None,
-        **timers: Any) -> None:
+        ca_file: str | None = None, **timers: Any) -> None:
     """Connect to `server_url`, run the controller manager, return after SIGTERM/SIGINT
     (or when `stop` is set). `timers` are ControllerOptions fields, e.g.
     node_monitor_grace_period=40, pod_eviction_timeout=300, node_monitor_period=5."""
@@ -26,7 +26,7 @@ def run(server_url: str, token: str | None = None, *, stop: threading.Event | No
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    client = Client(server_url, token=token, user_agent="mkube-controller-manager")
+    client = Client(server_url, token=token, ca_file=ca_file, user_agent="mkube-controller-manager")
     manager = ControllerManager(client, options)
     try:
         # the informers retry until the API server answers; wait for them (or SIGTERM)
@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mkube controller-manager", description=__doc__)
     parser.add_argument("--server", required=True, help="API server URL, e.g. http://127.0.0.1:6443")
     parser.add_argument("--token", default=None, help="bearer token")
+    parser.add_argument("--certificate-authority", default=None, help="CA file of an https:// server")
     parser.add_argument("--node-monitor-grace-period", type=float, default=None,
                         help="seconds without heartbeat before a node is Ready=Unknown (default 40)")
     parser.add_argument("--node-monitor-period", type=float, default=None,
@@ -60,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.getLogger("httpx").setLevel(logging.WARNING)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
     workers = args.concurrent_syncs
-    run(args.server, args.token, node_monitor_grace_period=args.node_monitor_grace_period,
+    run(args.server, args.token, ca_file=args.certificate_authority,
+        node_monitor_grace_period=args.node_monitor_grace_period,
         node_monitor_period=args.node_monitor_period, pod_eviction_timeout=args.pod_eviction_timeout,
         resync_period=args.resync_period, deployment_workers=workers, replicaset_workers=workers,
         endpoints_workers=workers, gc_workers=workers)

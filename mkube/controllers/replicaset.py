@@ -43,10 +43,14 @@ def slow_start_batch(count: int, initial: int, fn: Callable[[], None], pool: Thr
     batch = min(count, initial)
     while batch > 0:
         futures = [pool.submit(fn) for _ in range(batch)]
-        errors = [e for f in futures if (e := f.exception()) is not None]
+        errors: list[Exception] = []
+        for f in futures:
+            e = f.exception()
+            if e is not None:
+                errors.append(e if isinstance(e, Exception) else RuntimeError(str(e)))
         done += batch - len(errors)
         if errors:
-            return done, errors[0]  # type: ignore[return-value]
+            return done, errors[0]
         count -= batch
         batch = min(count, 2 * batch)
     return done, None

@@ -44,7 +44,7 @@ def build_runtimes(node_name: str, options: KubeletOptions) -> list[Runtime]:
 
 
 def run(server_url: str, node_name: str, token: str | None = None, *, stop: threading.Event | None = None,
-        authenticate: Authenticate | None = None, **options: Any) -> None:
+        authenticate: Authenticate | None = None, ca_file: str | None = None, **options: Any) -> None:
     """Connect to `server_url` and run the kubelet of `node_name` (or hollow nodes) until
     SIGTERM/SIGINT, or until `stop` is set. `options` are KubeletOptions fields (None =
     default), e.g. node_ip="10.0.0.5", runtime="docker", docker_host="unix:///run/docker.sock",
@@ -56,7 +56,7 @@ def run(server_url: str, node_name: str, token: str | None = None, *, stop: thre
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     runtimes = build_runtimes(node_name, opts)
-    client = Client(server_url, token=token, user_agent=f"mkube-kubelet/{node_name}")
+    client = Client(server_url, token=token, ca_file=ca_file, user_agent=f"mkube-kubelet/{node_name}")
     agent = Agent(client, opts, runtimes, hollow=opts.runtime == "fake", authenticate=authenticate)
     try:
         agent.start(stop)
@@ -75,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--server", required=True, help="API server URL, e.g. http://127.0.0.1:6443")
     p.add_argument("--token", default=None, help="bearer token")
+    p.add_argument("--certificate-authority", default=None, help="CA file of an https:// server")
     p.add_argument("--node-name", required=True, help="this node's name (the prefix for hollow nodes)")
     p.add_argument("--node-ip", default=None, help="InternalIP to advertise (default: the default route's)")
     p.add_argument("--address", default=None, help="bind address of the kubelet server (default: node IP)")
@@ -125,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in ("httpx", "apscheduler"):
             logging.getLogger(name).setLevel(logging.WARNING)
     labels, runtime_labels = _pairs(args.node_label, "--node-label"), _pairs(args.runtime_label, "--runtime-label")
-    run(args.server, args.node_name, args.token, node_ip=args.node_ip, address=args.address, port=args.port,
+    run(args.server, args.node_name, args.token, ca_file=args.certificate_authority,
+        node_ip=args.node_ip, address=args.address, port=args.port,
         runtime=args.runtime, docker_host=args.docker_host, publish_address=args.publish_address,
         root_dir=args.root_dir, hollow_nodes=args.hollow_nodes, workers=args.workers, max_pods=args.max_pods,
         labels=labels or None, runtime_labels=runtime_labels or None, lease_renew_interval=args.lease_renew_interval,

@@ -327,3 +327,62 @@ def test_hundred_deployments_on_fifty_nodes(api_server: ApiServerProcess, client
         assert len({p.spec.node_name for p in pods}) == 50
         assert len(client.list(ReplicaSet, "default").items) == 100
         print(f"100 x 10 converged in {elapsed:.1f}s")
+
+
+def _start_kubelet(url: str, prefix: str, count: int, root: Path) -> subprocess.Popen[bytes]:
+    out = open(root.parent / f"kubelet-{prefix}.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen([sys.executable, "-m", "mkube.kubelet", "--server", url, "--node-name", prefix,
+                             "--node-ip", "127.0.0.1", "--port", "0", "--runtime", "fake", "--hollow-nodes", str(count),
+                             "--root-dir", str(root), "--lease-renew-interval", "1", "--node-status-update-frequency",
+                             "1", "--node-status-report-frequency", "2"],
+                            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    out.close()
+    return proc
+
+
+def test_real_hollow_kubelets_rollout_and_node_loss(api_server: ApiServerProcess, client: Client, tmp_path: Path,
+                                                    manager: Callable[..., ControllerManager]) -> None:
+    """The same, with `mkube kubelet --runtime fake --hollow-nodes N` processes as the nodes."""
+    from mkube.scheduler.scheduler import Scheduler
+
+    kubelets = [_start_kubelet(api_server.url, "a", 3, tmp_path / "a"),
+                _start_kubelet(api_server.url, "b", 1, tmp_path / "b")]
+    sched_client = Client(api_server.url)
+    scheduler = Scheduler(sched_client, seed=1)
+    try:
+        def nodes_ready() -> bool:
+            conds = [n.condition("Ready") for n in client.list(Node).items]
+            return len(conds) == 4 and all(c is not None and c.status == "True" for c in conds)
+
+        wait_for(nodes_ready, 30, "4 hollow nodes Ready")
+        scheduler.start()
+        manager(node_monitor_grace_period=3.0, node_monitor_period=0.5, pod_eviction_timeout=2)
+        client.create(deployment(replicas=8, max_surge=2, max_unavailable=1))
+        wait_for(lambda: rolled_out(client), 60, "8 pods ready on hollow kubelets")
+        with PodSampler(api_server.url, "app=web") as sampler:
+            kubectl(api_server.url, "set", "image", "deployment/web", "app=nginx:2")
+            wait_for(lambda: rolled_out(client) and client.get(Deployment, "web", "default").status.observed_generation
+                     == 2, 60, "rollout on hollow kubelets")
+        assert sampler.max_pods() <= 10 and sampler.min_ready() >= 7, sampler.samples
+        assert {p.spec.node_name for p in live_pods(client)} & {"b-0"}, "the scheduler should use b-0 too"
+        kubelets[1].send_signal(signal.SIGKILL)  # the machine of node b-0 dies
+        kubelets[1].wait(10)
+
+        def moved() -> bool:
+            pods = live_pods(client)
+            return len(pods) == 8 and all(p.spec.node_name != "b-0" and is_ready(p) for p in pods)
+
+        wait_for(moved, 40, "pods recreated on the a-* nodes")
+        cond = client.get(Node, "b-0").condition("Ready")
+        assert cond is not None and cond.status == "Unknown"
+        wait_for(lambda: rolled_out(client), 15, "deployment available again")
+    finally:
+        scheduler.stop()
+        sched_client.close()
+        for k in kubelets:
+            if k.poll() is None:
+                k.terminate()
+                try:
+                    k.wait(15)
+                except subprocess.TimeoutExpired:
+                    k.kill()

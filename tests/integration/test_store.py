@@ -593,7 +593,7 @@ def test_watch_from_revision_is_gap_free_under_concurrent_writes(store: SqlStore
 
         def writer(k: int) -> None:
             i = 0
-            while not stop.is_set() and i < 400:
+            while not stop.is_set():  # until every watch has started: each starts mid-burst
                 o = store.create("pods", "default", f"w{k}-{i}", pod(f"w{k}-{i}"))
                 if i % 2:
                     store.update("pods", "default", f"w{k}-{i}", o)
@@ -611,6 +611,10 @@ def test_watch_from_revision_is_gap_free_under_concurrent_writes(store: SqlStore
                 w = hub.watch("pods", None, n)
                 await w.start()
                 watches.append((n, w))
+            # Let the burst go on after the last watch started.
+            last_start = watches[-1][0]
+            while await asyncio.to_thread(store.current_revision) < last_start + 100:
+                await asyncio.sleep(0.01)
         finally:
             stop.set()
             for t in threads:
@@ -622,6 +626,7 @@ def test_watch_from_revision_is_gap_free_under_concurrent_writes(store: SqlStore
         for n, w in watches:
             got = await _collect(w, last_pod)
             want = [c.revision for c in expected_all if c.revision > n]
+            assert want, "the watch started before the writers stopped"
             revs = [c.revision for c in got]
             assert revs == want, (f"watch from {n}: missing {sorted(set(want) - set(revs))[:10]}, "
                                   f"extra {sorted(set(revs) - set(want))[:10]}, {len(revs)}/{len(want)}, "

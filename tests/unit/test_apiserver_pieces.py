@@ -107,7 +107,7 @@ def test_protobuf_envelope() -> None:
 
 
 def test_unexpected_errors_are_a_status_without_internals(tmp_path: Path) -> None:
-    app = create_app(ApiServerOptions(data_dir=tmp_path))
+    app = create_app(ApiServerOptions(data_dir=tmp_path, insecure_http=True))
 
     async def scenario() -> None:
         async with app.router.lifespan_context(app):

@@ -38,14 +38,14 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 def run(server: str, token: str | None, node_name: str, node_ip: str, *,
         stop: threading.Event | None = None, ready: threading.Event | None = None,
-        **options: Any) -> None:
+        ca_file: str | None = None, **options: Any) -> None:
     """Proxy Services on this node until SIGTERM/SIGINT (when called from the main
     thread) or until `stop` is set. `ready` is set once the listeners reflect the
     synced caches. `options` are ProxyOptions fields (nodeport_addresses=("0.0.0.0",),
     cluster_ips=True, interface="mkube0", ...)."""
     opts = ProxyOptions(node_name=node_name, node_ip=node_ip, **options)
     stop = stop or threading.Event()
-    client = Client(server, token=token, user_agent=f"mkube-proxy/{node_name}")
+    client = Client(server, token=token, ca_file=ca_file, user_agent=f"mkube-proxy/{node_name}")
     services: Informer[Service] = Informer(client, Service)
     endpoints: Informer[Endpoints] = Informer(client, Endpoints)
     proxier = Proxier(opts, services.list, endpoints.get)
@@ -122,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--server", required=True, help="API server URL, e.g. http://127.0.0.1:6443")
     p.add_argument("--token", default=None, help="bearer token")
+    p.add_argument("--certificate-authority", default=None, help="CA file of an https:// server")
     p.add_argument("--node-name", required=True, help="this node's name (endpoints on it are local)")
     p.add_argument("--node-ip", required=True, help="this node's InternalIP")
     p.add_argument("--nodeport-address", action="append", default=None, metavar="IP",
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    run(args.server, args.token, args.node_name, args.node_ip,
+    run(args.server, args.token, args.node_name, args.node_ip, ca_file=args.certificate_authority,
         nodeport_addresses=tuple(args.nodeport_address or ["0.0.0.0"]), cluster_ips=not args.no_cluster_ips,
         interface=args.interface, cleanup_interface=not args.keep_interface)
 

@@ -50,6 +50,8 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
+import ctypes
+import ctypes.util
 import fcntl
 import functools
 import ipaddress
@@ -67,7 +69,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import docker
 import docker.errors
@@ -84,6 +86,8 @@ STORAGE_DRIVERS: tuple[str, ...] = ("overlay2", "fuse-overlayfs", "vfs")
 ENGINE_PROCESS_NAMES = frozenset({"dockerd", "containerd", "containerd-shim-runc-v2", "containerd-shim",
                                   "docker-proxy", "runc", "fuse-overlayfs"})
 NETNS_DIR = Path("/var/run/netns")
+_CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -201,6 +205,11 @@ def _dockerd_knows_key_path() -> bool:
         return path is not None and b"deprecated-key-path" in Path(path).read_bytes()
     except OSError:
         return False
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
 def _sh(argv: Sequence[str], *, check: bool = True, timeout: float = 30.0,
@@ -345,25 +354,6 @@ http:
   secret: {secret}
 """
 
-_HTTP_SNIPPET = r"""
-import json, socket, sys, urllib.error, urllib.request
-mode, target, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
-try:
-    if mode == "tcp":
-        host, _, port = target.rpartition(":")
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-        print(json.dumps({"status": 0, "body": ""}))
-    else:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(target, timeout=timeout) as resp:
-                status, body = resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            status, body = exc.code, exc.read()
-        print(json.dumps({"status": status, "body": body.decode("utf-8", "replace")}))
-except Exception as exc:
-    print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
-"""
 
 
 class Cluster:
@@ -959,6 +949,11 @@ class Cluster:
                 stray += [int(p) for p in (_read(procs) or "").split() if p.isdigit()]
         _kill_pids(stray, signal.SIGKILL)
         _wait_gone(stray, 5.0)
+        # The killed containerd may stay a zombie for a while (its new parent, pid 1, need
+        # not reap promptly); a zombie passes dockerd's "still running" check, and the next
+        # dockerd would wait for it instead of starting its own containerd.
+        for pidfile in (n.pidfile, n.exec_root / "containerd" / "containerd.pid"):
+            pidfile.unlink(missing_ok=True)
 
     def engine_running(self, which: Node | str | int) -> bool:
         proc = self._engines[self.node(which).name].proc
@@ -1189,8 +1184,37 @@ class Cluster:
 
     # -- reachability helpers ----------------------------------------------------------
 
-    def _probe(self, n: Node | None, mode: str, target: str, timeout: float) -> tuple[int, str]:
+    def call_in(self, which: Node | str | int | None, fn: Callable[..., T], *args: Any,
+                timeout: float = 120.0) -> T:
+        """fn(*args) on a thread that joined the node's network namespace (None: here):
+        sockets it opens (httpx, kubernetes client, ...) live in that node's network, as
+        if the code ran on that "VM". Returns fn's result or raises its exception."""
+        n = self._node_or_host(which)
         if n is None:
+            return fn(*args)
+        box: dict[str, Any] = {}
+
+        def body() -> None:
+            try:
+                # setns() moves only this thread; it ends with the thread.
+                with open(n.netns_path, "rb") as f:
+                    if _libc().setns(f.fileno(), _CLONE_NEWNET) != 0:
+                        raise OSError(ctypes.get_errno(), f"setns({n.netns_path}) failed")
+                box["result"] = fn(*args)
+            except BaseException as exc:  # handed to the caller
+                box["error"] = exc
+
+        thread = threading.Thread(target=body, name=f"netns-{n.name}", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            raise TimeoutError(f"{getattr(fn, '__name__', fn)} in {n.name} still runs after {timeout} s")
+        if "error" in box:
+            raise box["error"]
+        return box["result"]  # type: ignore[no-any-return]
+
+    def _probe(self, n: Node | None, mode: str, target: str, timeout: float) -> tuple[int, str]:
+        def probe() -> tuple[int, str]:
             try:
                 if mode == "tcp":
                     host, _, port = target.rpartition(":")
@@ -1199,13 +1223,10 @@ class Cluster:
                 resp = httpx.get(target, timeout=timeout, trust_env=False)
                 return resp.status_code, resp.text
             except (OSError, httpx.HTTPError) as exc:
-                raise Unreachable(f"{target} from host: {type(exc).__name__}: {exc}") from None
-        proc = self.run(n, [sys.executable, "-c", _HTTP_SNIPPET, mode, target, str(timeout)],
-                        timeout=timeout + 15.0)
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        if "error" in result:
-            raise Unreachable(f"{target} from {n.name}: {result['error']}")
-        return int(result["status"]), str(result["body"])
+                where = n.name if n else "host"
+                raise Unreachable(f"{target} from {where}: {type(exc).__name__}: {exc}") from None
+
+        return self.call_in(n, probe, timeout=timeout + 30.0)
 
     def http_get(self, url: str, *, node: Node | str | int | None = None, timeout: float = 5.0) -> tuple[int, str]:
         """GET url from the node's netns (None: the host); (status, body). Raises

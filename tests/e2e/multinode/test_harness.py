@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def test_nodes_pull_from_the_registry_on_the_bridge(cluster: Cluster) -> None:
     pushed = cluster.push_image("mkube/busybox:latest", "busybox:e2e")
     assert pushed == f"{cluster.registry}/busybox:e2e"
 
-    for node in cluster.nodes:
+    def pull_and_run(node: Node) -> None:
         client = cluster.docker_client(node)
         client.images.pull(hello)
         client.containers.run(hello, detach=True, ports={"80/tcp": WEB_PORT}, labels=LABELS)
@@ -83,6 +84,9 @@ def test_nodes_pull_from_the_registry_on_the_bridge(cluster: Cluster) -> None:
         client.images.pull(pushed)
         out = client.containers.run(pushed, ["echo", "pulled"], remove=True, labels=LABELS)
         assert out.strip() == b"pulled"
+
+    with ThreadPoolExecutor(len(cluster.nodes)) as pool:
+        list(pool.map(pull_and_run, cluster.nodes))  # re-raises the first failure
 
 
 def test_cut_link_partitions_the_node_and_restore_heals_it(cluster: Cluster) -> None:
@@ -255,5 +259,8 @@ def test_docker_client_talks_to_the_node_engine_only(cluster: Cluster) -> None:
     c0 = serve_text(cluster, node0, "zero")
     with pytest.raises(docker.errors.NotFound):
         cluster.docker_client(node1).containers.get(str(c0.id))
-    with docker.DockerClient(base_url=node0.docker_host) as direct:
+    direct = docker.DockerClient(base_url=node0.docker_host)
+    try:
         assert direct.containers.get(str(c0.id)).id == c0.id
+    finally:
+        direct.close()
