@@ -12,16 +12,21 @@ Usage::
 
     with Cluster() as cluster:                          # or cluster.start() ... cluster.stop()
         node = cluster.node(0)                          # Node: name, ip, docker_host, netns, ...
-        cluster.docker_client(node).containers.run(...)
+        cluster.docker_client(node).containers.run(...)  # the node's own engine
         cluster.run(node, ["ip", "addr"])              # CompletedProcess, in the node's netns
-        agent = cluster.start_agent(node, "https://10.77.0.1:6443", token)
-        cluster.kill(agent, signal.SIGKILL)
-        cluster.cut_link(node); cluster.restore_link(node)
+        server = cluster.start_server()                 # mkube server on the bridge IP
+        agent = cluster.start_agent(node, server.url, server.join_token)
+        cluster.kill(agent, signal.SIGKILL)             # or SIGSTOP/SIGCONT to freeze a node
+        cluster.cut_link(node); cluster.restore_link(node)    # partition / heal
+        cluster.stop_engine(node, kill=True); cluster.start_engine(node)  # power cut
         status, body = cluster.http_get(f"http://{node.ip}:30080/", node=cluster.node(1))
+        cluster.tcp_reachable(node.ip, 10250, node=1)   # bool
+        cluster.call_in(node, fn, *args)                # run Python code "on" the node
+        cluster.reset()                                 # back to just-started (fixtures)
 
 Nodes share the host's filesystem, mount, PID and UTS namespaces: only the network (and
 thus ports, routes, iptables) is per node. Pass per-node directories to anything that
-keeps state (``start_agent`` does: ``--data-dir /var/lib/mkube-NODE/agent``).
+keeps state (``start_agent`` does: ``--data-dir /var/lib/mkube-NODE/mkube``).
 
 Images: the node engines start empty and cannot reach the internet. ``images`` (default
 ``mkube/pause:latest``, ``mkube/busybox:latest``) are copied from the host engine into
@@ -144,7 +149,7 @@ class Node:
 
     @property
     def agent_data_dir(self) -> Path:
-        return self.data_dir / "agent"
+        return self.data_dir / "mkube"
 
     def __str__(self) -> str:
         return self.name
@@ -180,6 +185,17 @@ class NodeProcess(subprocess.Popen[bytes]):
     def __repr__(self) -> str:
         where = self.node.name if self.node else "host"
         return f"<NodeProcess {self.name} pid={self.pid} on {where} rc={self.returncode}>"
+
+
+@dataclass(frozen=True)
+class ServerHandle:
+    """A `mkube server` started by Cluster.start_server."""
+
+    proc: NodeProcess
+    url: str  # https://10.77.0.1:6443
+    data_dir: Path
+    kubeconfig: Path  # admin kubeconfig (token + CA) written by the server
+    join_token: str | None  # K10<ca-hash>::node:<secret>; None with --insecure-http
 
 
 @dataclass
@@ -1130,7 +1146,7 @@ class Cluster:
     def start_agent(self, which: Node | str | int, server_url: str, token: str | None,
                     extra_args: Sequence[str] = (), env: Mapping[str, str | None] | None = None) -> NodeProcess:
         """``mkube agent --server URL --token T --node-name NAME --node-ip IP --docker-host
-        unix:///run/mkube-NAME/docker.sock --data-dir /var/lib/mkube-NAME/agent
+        unix:///run/mkube-NAME/docker.sock --data-dir /var/lib/mkube-NAME/mkube
         EXTRA...`` in the node's netns (--data-dir only if extra_args has none)."""
         n = self.node(which)
         argv = [self.mkube_bin, "agent", "--server", server_url]
@@ -1140,6 +1156,36 @@ class Cluster:
         if not any(a == "--data-dir" or a.startswith("--data-dir=") for a in extra_args):
             argv += ["--data-dir", str(n.agent_data_dir)]
         return self.start_process(n, [*argv, *extra_args], env=env, name="agent")
+
+    def start_server(self, extra_args: Sequence[str] = (), *, port: int = 6443, data_dir: Path | None = None,
+                     timeout: float = 60.0) -> ServerHandle:
+        """``mkube server --bind-address BRIDGE_IP --port PORT --tls-san BRIDGE_IP
+        --data-dir DIR EXTRA...`` on the host (where a real cluster's first VM would run
+        it); returns once it wrote ``DIR/kubeconfig.yaml`` (after it is ready), with the
+        join token from ``DIR/node-token`` (None with --insecure-http). DIR defaults to a
+        fresh directory removed by stop()."""
+        if data_dir is None:
+            with self._mutex:
+                self._seq += 1
+                data_dir = self.state_dir / f"server-{self._seq}"
+        insecure = "--insecure-http" in extra_args
+        argv = [self.mkube_bin, "server", "--bind-address", self.bridge_ip, "--port", str(port),
+                "--data-dir", str(data_dir)]
+        if not insecure:
+            argv += ["--tls-san", self.bridge_ip]
+        proc = self.start_process(None, [*argv, *extra_args], name="server")
+        kubeconfig = data_dir / "kubeconfig.yaml"
+        deadline = time.monotonic() + timeout
+        while not kubeconfig.exists():
+            if proc.poll() is not None:
+                raise ClusterError(f"mkube server exited with {proc.returncode}:\n{proc.logs(tail=20)}")
+            if time.monotonic() >= deadline:
+                raise ClusterError(f"mkube server not ready within {timeout} s:\n{proc.logs(tail=20)}")
+            time.sleep(0.1)
+        token_file = data_dir / "node-token"
+        token = token_file.read_text().strip() if token_file.exists() else None
+        url = f"{'http' if insecure else 'https'}://{self.bridge_ip}:{port}"
+        return ServerHandle(proc=proc, url=url, data_dir=data_dir, kubeconfig=kubeconfig, join_token=token)
 
     def kill(self, proc: NodeProcess, sig: int = signal.SIGKILL, timeout: float = 10.0) -> int | None:
         """Send sig to the process's group. For SIGKILL/SIGTERM/SIGINT wait up to timeout
