@@ -109,8 +109,10 @@ def authorize(user: User, attrs: Attributes, rules: tuple[Rule, ...] = NODE_RULE
         if rule.own_name and attrs.name != user.node:
             continue
         return Decision(True, condition=rule.condition)
-    return Decision(False, reason=f'node "{user.node}" may not {attrs.verb} {_resource(attrs)}'
-                                  + (" of another node" if _other_nodes(attrs, user.node) else ""))
+    # like Kubernetes, a plain "cannot" unless there is more to say (the object is another node's)
+    reason = f'node "{user.node}" may not {attrs.verb} {_resource(attrs)} of another node' \
+        if _other_nodes(attrs, user.node) else ""
+    return Decision(False, reason=reason)
 
 
 def _resource(a: Attributes) -> str:
