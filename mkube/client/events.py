@@ -96,7 +96,10 @@ class EventRecorder:
                 return
             if len(self._pending) >= self._queue_size:
                 self.dropped += 1
-                log.warning("%s: event queue full, dropping event %s: %s", self.component, reason, message)
+                # one line per power of two dropped: a storm of events must not become a storm of logs
+                if self.dropped & (self.dropped - 1) == 0:
+                    log.warning("%s: event queue full, %d event(s) dropped so far (latest %s: %s)",
+                                self.component, self.dropped, reason, message)
                 return
             self._pending.append(item)
             if self._thread is None:

@@ -416,7 +416,7 @@ class Cluster:
         self.images = tuple(images)
         self.push = dict(push)
         self.storage_driver = storage_driver or os.environ.get("MKUBE_MULTINODE_STORAGE_DRIVER") or None
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = float(os.environ.get("MKUBE_MULTINODE_LOCK_TIMEOUT", lock_timeout))
         self.start_timeout = start_timeout
         self.nodes: list[Node] = [
             Node(index=i, name=f"{name_prefix}{i}", netns=f"{netns_prefix}{name_prefix}{i}",
@@ -591,13 +591,19 @@ class Cluster:
 
     def reset(self) -> list[str]:
         """Make the running cluster as started again, fast: kill processes started with
-        start_process/start_agent, bring links up, restart stopped engines, and remove
-        containers, networks, volumes and images (except the preloaded ones) from every
-        node engine. Returns what could not be reset."""
+        start_process/start_agent/start_server, remove the agents' and servers' data
+        directories, bring links up, restart stopped engines, and remove containers,
+        networks, volumes and images (except the preloaded ones) from every node engine.
+        Returns what could not be reset."""
         problems: list[str] = []
         for proc in list(self._processes):
             self._kill_group(proc, signal.SIGKILL)
         self._processes.clear()
+        self._write_state()
+        # State of agents and servers of the test (join credentials, pod dirs, databases).
+        for d in [*(n.agent_data_dir for n in self.nodes), *self.state_dir.glob("server-*")]:
+            if d.exists():
+                _sh(["rm", "-rf", "--one-file-system", str(d)], check=False, timeout=60)
         for n in self.nodes:
             if not self.link_is_up(n):
                 self.restore_link(n)
