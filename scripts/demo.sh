@@ -63,7 +63,7 @@ else
 fi
 
 set -x
-$mkubectl apply -f manifests/hello.yaml
+$mkubectl get deployment hello >/dev/null 2>&1 || $mkubectl create -f manifests/hello.yaml
 $mkubectl get service hello >/dev/null 2>&1 || $mkubectl expose deployment hello --port 80 --type NodePort
 $mkubectl rollout status deployment/hello --timeout 120s
 $mkubectl get pods -o wide

@@ -223,6 +223,19 @@ def _dockerd_knows_key_path() -> bool:
         return False
 
 
+def _parallel(fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
+    """[fn(item) ...] on threads; sequentially when threads cannot be scheduled any more
+    (stop() from atexit, after the interpreter shut concurrent.futures down)."""
+    if len(items) < 2:
+        return [fn(item) for item in items]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(items)) as pool:
+            futures = [pool.submit(fn, item) for item in items]
+    except RuntimeError:
+        return [fn(item) for item in items]
+    return [f.result() for f in futures]
+
+
 @functools.cache
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -521,13 +534,15 @@ class Cluster:
         t0 = time.monotonic()
         self._acquire_lock()
         atexit.register(self._atexit_stop)
+        self.timings["lock"] = time.monotonic() - t0
         try:
+            t = time.monotonic()
             self.stale = self.sweep()
             self._check_subnet_free()
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self._write_state()
-            self.timings["sweep"] = time.monotonic() - t0
+            self.timings["sweep"] = time.monotonic() - t
             with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
                 saved = pool.submit(self._save_images)
                 t = time.monotonic()
@@ -561,11 +576,10 @@ class Cluster:
         t0 = time.monotonic()
         for proc in list(self._processes):
             self._kill_group(proc, signal.SIGKILL)
-        engines = [e for e in self._engines.values() if e.proc is not None and e.proc.poll() is None]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(engines))) as pool:
-            for errors in pool.map(self._remove_all_containers, [e.node for e in engines]):
-                problems += errors
-            list(pool.map(lambda e: self.stop_engine(e.node), engines))
+        running = [e.node for e in self._engines.values() if e.proc is not None and e.proc.poll() is None]
+        for errors in _parallel(self._remove_all_containers, running):
+            problems += errors
+        _parallel(self.stop_engine, running)
         for reg in self._registries:
             self._stop_proc(reg, timeout=5.0)
         for client in self._clients.values():
@@ -613,9 +627,8 @@ class Cluster:
                     self.start_engine(engine.node)
                 except ClusterError as exc:
                     problems.append(str(exc))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
-            for errors in pool.map(self._clean_engine, self.nodes):
-                problems += errors
+        for errors in _parallel(self._clean_engine, self.nodes):
+            problems += errors
         return problems
 
     # -- lock and state --------------------------------------------------------------
