@@ -127,8 +127,8 @@ def main() -> None:
     result: dict[str, Any] = {}
     try:
         procs.append(Proc([sys.executable, "-m", "mkube.cli", "apiserver", "--data-dir", str(work / "data"),
-                           "--port", str(port), "--bind-address", "127.0.0.1", "--log-format", "text"],
-                          work / "apiserver.log"))
+                           "--port", str(port), "--bind-address", "127.0.0.1", "--log-format", "text",
+                           "--insecure-http"], work / "apiserver.log"))
         deadline = time.monotonic() + 60
         while True:
             try:

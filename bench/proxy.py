@@ -137,7 +137,7 @@ def main() -> None:
         with open(tmp / "apiserver.log", "wb") as log:
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "mkube.cli", "apiserver", "--data-dir", str(tmp), "--port", str(api_port),
-                 "--log-format", "text", "--service-node-port-range", f"{first}-{first + 99}"],
+                 "--log-format", "text", "--service-node-port-range", f"{first}-{first + 99}", "--insecure-http"],
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
         url = f"http://127.0.0.1:{api_port}"
         deadline = time.monotonic() + 60

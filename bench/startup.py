@@ -95,7 +95,8 @@ class Proc:
 def start_apiserver(work: Path) -> tuple[Proc, str]:
     port = free_port()
     proc = Proc([sys.executable, "-m", "mkube.cli", "apiserver", "--data-dir", str(work / "data"), "--port",
-                 str(port), "--bind-address", "127.0.0.1", "--log-format", "text"], work / "apiserver.log")
+                 str(port), "--bind-address", "127.0.0.1", "--log-format", "text", "--insecure-http"],
+                work / "apiserver.log")
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

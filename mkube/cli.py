@@ -38,7 +38,13 @@ import httpx
 from mkube.api.jointoken import JoinTokenError, parse_join_token
 from mkube.apiserver import auth
 from mkube.apiserver.options import ApiServerOptions
-from mkube.apiserver.server import apiserver_command, build_server, configure_logging, insecure_warning
+from mkube.apiserver.server import (
+    apiserver_command,
+    build_server,
+    check_tls_sans,
+    configure_logging,
+    insecure_warning,
+)
 from mkube.client import bootstrap, kubeconfig
 
 log = logging.getLogger("mkube.cli")
@@ -283,7 +289,7 @@ def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--bind-address", default="127.0.0.1", show_default=True,
                      help="API server address (0.0.0.0 to accept other machines)."),
         click.option("--datastore-url", default=None, help="sqlite:///... (default) or postgresql://..."),
-        click.option("--tls-san", "tls_sans", multiple=True,
+        click.option("--tls-san", "tls_sans", multiple=True, callback=lambda _c, _p, v: check_tls_sans(v),
                      help="Extra DNS name or IP of the API server's certificate (repeatable)."),
         click.option("--insecure-http", is_flag=True,
                      help="Plain HTTP, no authentication: anyone who can reach the port controls the cluster "

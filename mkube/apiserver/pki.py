@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
 import socket
 import tempfile
 from collections.abc import Iterable
@@ -134,6 +135,23 @@ def cert_sans(cert: x509.Certificate) -> set[str]:
     except x509.ExtensionNotFound:
         return set()
     return {str(v) for v in ext.get_values_for_type(x509.IPAddress)} | set(ext.get_values_for_type(x509.DNSName))
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def san_error(value: str) -> str | None:
+    """Why `value` cannot be a SAN (None if it is an IP address or a DNS name, `*.` allowed)."""
+    try:
+        ipaddress.ip_address(value)
+        return None
+    except ValueError:
+        pass
+    name = value.lower().rstrip(".")
+    labels = name[2:].split(".") if name.startswith("*.") else name.split(".")
+    if not name or len(name) > 253 or not all(_DNS_LABEL.match(label) for label in labels):
+        return f"{value!r} is neither an IP address nor a DNS name (letters, digits, '-' and '.')"
+    return None
 
 
 def normalise_sans(sans: Iterable[str]) -> list[str]:

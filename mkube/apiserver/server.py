@@ -52,6 +52,17 @@ def configure_logging(options: ApiServerOptions) -> None:
     root.propagate = False
 
 
+def check_tls_sans(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The --tls-san values, or click.BadParameter naming the bad one."""
+    from mkube.apiserver.pki import san_error
+
+    for value in values:
+        err = san_error(value.strip())
+        if err:
+            raise click.BadParameter(err, param_hint="--tls-san")
+    return tuple(v.strip() for v in values)
+
+
 def insecure_warning(port: int) -> str:
     return f"WARNING: mkube: --insecure-http: anyone who can reach port {port} controls this cluster"
 
@@ -112,7 +123,7 @@ def run(options: ApiServerOptions) -> None:
               help="NodePort range FIRST-LAST (inclusive).")
 @click.option("--advertise-address", default=None,
               help="IP of this server in the kubernetes Service's Endpoints (default: bind address).")
-@click.option("--tls-san", "tls_sans", multiple=True,
+@click.option("--tls-san", "tls_sans", multiple=True, callback=lambda _c, _p, v: check_tls_sans(v),
               help="Extra DNS name or IP of the serving certificate (repeatable).")
 @click.option("--insecure-http", is_flag=True,
               help="Plain HTTP without authentication (experiments only: anyone who can reach the port "

@@ -66,10 +66,11 @@ def list_objects(client: BaseClient, rt: ResourceType, namespace: str | None,
 def _as_table(rt: ResourceType, data: Any) -> Obj:
     if isinstance(data, dict) and data.get("kind") == "Table":
         return data
-    objs = data.get("items") or [] if isinstance(data, dict) and "items" in data else [data]
+    is_list = isinstance(data, dict) and "items" in data
+    objs = list(data.get("items") or []) if is_list else [data]
     table = tables.table_for(rt, [typed(rt, o) for o in objs], time.time(), include_object="Metadata")
     meta = data.get("metadata") if isinstance(data, dict) else None
-    if isinstance(meta, dict) and "items" in data:
+    if isinstance(meta, dict) and is_list:
         table["metadata"] = {k: v for k, v in meta.items() if k in ("resourceVersion", "continue")}
     return table
 

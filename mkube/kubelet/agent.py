@@ -90,13 +90,19 @@ class Agent(Target):
         hostname = socket.gethostname()
         self.kubelets: dict[str, Kubelet] = {}
         self._recorders: list[EventRecorder] = []
-        for rt in runtimes:
+        # Hollow nodes share a few recorders (a few writer threads and connections, not K):
+        # their events name no source host. A real node's events carry its name.
+        hollow_recorders = min(4, len(runtimes)) if len(runtimes) > 1 else 0
+        self._recorders = [EventRecorder(client, "kubelet", queue_size=10_000) for _ in range(hollow_recorders)]
+        for i, rt in enumerate(runtimes):
+            shared = self._recorders[i % hollow_recorders] if hollow_recorders else None
             host = HostInfo.detect(rt.node_name if hollow else hostname)
             extra = dict(options.labels)
             if hollow:
                 extra[HOLLOW_LABEL] = "true"
-            recorder = EventRecorder(client, "kubelet", host=rt.node_name)
-            self._recorders.append(recorder)
+            recorder = shared or EventRecorder(client, "kubelet", host=rt.node_name)
+            if shared is None:
+                self._recorders.append(recorder)
             self.kubelets[rt.node_name] = Kubelet(
                 rt.node_name, rt, client, options, source=self, enqueue=self.enqueue, node_ip=self.node_ip,
                 port=self.port, host=host, volumes=self.volumes, config=self.config, probes=self.probes,
@@ -211,7 +217,7 @@ class Agent(Target):
         log.info("kubelet: %d node(s) [%s], node IP %s, serving on %s:%d", len(self.kubelets),
                  ", ".join(list(self.kubelets)[:3]) + (" ..." if len(self.kubelets) > 3 else ""),
                  self.node_ip, self.server.server_address[0], self.port)
-        self._each("registration", lambda kl: kl.register() and kl.renew_lease())
+        self._each("registration", _register)
         self.pod_informer.add_handler(self._on_add, self._on_update, self._on_delete)
         self.pod_informer.start()
         self.service_informer.start()
@@ -249,3 +255,8 @@ class Agent(Target):
         for recorder in self._recorders:
             recorder.stop(1.0)
         self._fanout.shutdown(wait=False)
+
+
+def _register(kubelet: Kubelet) -> None:
+    kubelet.register()
+    kubelet.renew_lease()

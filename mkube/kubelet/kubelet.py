@@ -140,6 +140,7 @@ class Kubelet:
         self._written: dict[str, tuple[int, PodStatus, dict[str, Any]]] = {}  # uid -> (rv, status, managed)
         self._relisted: dict[str, tuple[str, str]] = {}  # runtime id -> (pod uid, state)
         self._volumes_at: dict[str, float] = {}
+        self._settled: dict[str, tuple[Any, ...]] = {}  # uid -> fingerprint of a sync with nothing to do
         self._node: Node | None = None
         self._node_sent: dict[str, object] | None = None
         self._node_reported_at = 0.0
@@ -283,6 +284,8 @@ class Kubelet:
                 del self._written[uid]
             for uid in [u for u in self._volumes_at if u not in known]:
                 del self._volumes_at[uid]
+            for uid in [u for u in self._settled if u not in known]:
+                del self._settled[uid]
         now = self.clock()
         self.backoff.gc(now)
         self.pull_backoff.gc(now)
@@ -342,6 +345,7 @@ class Kubelet:
         with self._lock:
             self._written.pop(uid, None)
             self._volumes_at.pop(uid, None)
+            self._settled.pop(uid, None)
         return True
 
     def _confirm_deletion(self, pod: Pod) -> None:
@@ -369,20 +373,39 @@ class Kubelet:
                 kinds[name] = kind
         return names, kinds
 
+    def _fingerprint(self, pod: Pod, sandboxes: list[SandboxInfo], containers: list[ContainerInfo],
+                     unhealthy: set[str]) -> tuple[Any, ...]:
+        """Everything a sync of a settled pod depends on: equal means the sync would do nothing."""
+        uid = pod.metadata.uid or ""
+        probes = self.probes.results(uid) if self.probes is not None else {}
+        with self._lock:
+            written = self._written.get(uid)
+        return (pod.metadata.resource_version, written[0] if written else None,
+                sorted((sb.id, sb.state, sb.ip) for sb in sandboxes),
+                sorted((c.id, c.state, c.exit_code) for c in containers),
+                sorted(probes.items()), sorted(unhealthy))
+
     def _sync_pod(self, pod: Pod, sandboxes: list[SandboxInfo], containers: list[ContainerInfo]) -> None:
         uid = pod.metadata.uid or ""
+        now = self.clock()
+        unhealthy, kinds = self._unhealthy(pod, containers)
+        fingerprint = self._fingerprint(pod, sandboxes, containers, unhealthy)
+        volumes_due = bool(pod.spec.volumes) and (
+            now - self._volumes_at.get(uid, 0.0) >= self.options.volume_refresh_period)
+        with self._lock:
+            settled = self._settled.get(uid) == fingerprint
+        if settled and not volumes_due:
+            return  # nothing changed since a sync that had nothing to do (the common resync)
         base = self.pod_status_base(pod)
         if base is not pod.status:  # our last write is newer than the cache: build on it
             pod = pod.model_copy(update={"status": base})
-        now = self.clock()
-        unhealthy, kinds = self._unhealthy(pod, containers)
         actions = podsync.plan(pod, sandboxes, containers, now, self.backoff, unhealthy=unhealthy)
         if pod.status.phase in TERMINAL_PHASES:  # a finished pod never runs anything again
             actions = [a for a in actions if isinstance(a, KillContainer | KillSandbox)]
         starting = any(isinstance(a, StartContainer | CreateSandbox) for a in actions)
         volume_paths: dict[str, str] = {}
         mount_error: str | None = None
-        if pod.spec.volumes and (starting or now - self._volumes_at.get(uid, 0.0) >= self.options.volume_refresh_period):
+        if pod.spec.volumes and (starting or volumes_due):
             try:
                 volume_paths = self.volumes.prepare(pod)
                 with self._lock:
@@ -411,9 +434,15 @@ class Kubelet:
         status = compute_pod_status(pod, sandboxes, containers, node_ip=self.node_ip, now=self.now(),
                                     waiting=result.waiting, probes=probe_results, id_scheme=self.id_scheme,
                                     sandbox_error=result.sandbox_error)
-        self._write_status(pod, status)
+        wrote = self._write_status(pod, status)
         self._update_probes(pod, sandboxes, containers)
         self._requeue(pod, actions, result, mount_error, containers)
+        quiet = not actions and not result.waiting and result.sandbox_error is None and mount_error is None
+        with self._lock:
+            if quiet and not wrote and all(c.state in ("running", "exited") for c in containers):
+                self._settled[uid] = fingerprint
+            else:
+                self._settled.pop(uid, None)
 
     # ------------------------------------------------------------------ events
     def _kill_events(self, pod: Pod, actions: Iterable[podsync.Action], kinds: dict[str, str]) -> None:
@@ -458,7 +487,8 @@ class Kubelet:
             # create/start failures were recorded by PodRuntime as they happened
 
     # ------------------------------------------------------------------ status
-    def _write_status(self, pod: Pod, status: PodStatus) -> None:
+    def _write_status(self, pod: Pod, status: PodStatus) -> bool:
+        """Write the status if it differs from what the API (or our last write) has; True if written."""
         uid = pod.metadata.uid or ""
         new = status.to_dict()
         managed = {k: new.get(k) for k in MANAGED_STATUS}
@@ -467,22 +497,23 @@ class Kubelet:
             written = self._written.get(uid)
         if written is not None and written[0] >= cached_rv:
             if written[2] == managed:  # the cache has not caught up with our last write yet
-                return
+                return False
         else:
             old = pod.status.to_dict()
             if {k: old.get(k) for k in MANAGED_STATUS} == managed:
-                return
+                return False
         body = {"metadata": {"uid": uid}, "status": managed}
         try:
             obj = self.client.patch_raw("pods", pod.metadata.name or "", body, pod.metadata.namespace,
                                         "merge", "status")
         except ApiError as e:
             if is_not_found(e) or is_conflict(e):
-                return  # the pod is gone (or was replaced by another with the same name)
+                return False  # the pod is gone (or was replaced by another with the same name)
             raise
         rv = _rv((obj.get("metadata") or {}).get("resourceVersion"))
         with self._lock:
             self._written[uid] = (rv, PodStatus.from_dict(obj.get("status") or {}), managed)
+        return True
 
     def is_own_write(self, pod: Pod) -> bool:
         """True if this cached version of the pod is the result of our own status write."""

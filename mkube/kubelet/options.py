@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 KUBELET_VERSION = "v1.32.0-mkube"
 DEFAULT_PORT = 10250
@@ -50,6 +50,12 @@ class KubeletOptions:
     labels: dict[str, str] = field(default_factory=dict)  # extra node labels
     runtime_labels: dict[str, str] = field(default_factory=dict)  # put on every container (e.g. a test id)
 
+    #: Defaults for hollow nodes (many nodes per process): kubemark-like, quieter timers.
+    HOLLOW_DEFAULTS: ClassVar[dict[str, float]] = {
+        "relist_period": 5.0, "resync_period": 60.0, "housekeeping_period": 30.0,
+        "node_status_report_frequency": 60.0,
+    }
+
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> KubeletOptions:
         """Options from keyword arguments; None means "the default". Unknown names raise TypeError."""
@@ -57,4 +63,7 @@ class KubeletOptions:
         unknown = set(kwargs) - names
         if unknown:
             raise TypeError(f"unknown kubelet option(s): {', '.join(sorted(unknown))}")
-        return cls(**{k: v for k, v in kwargs.items() if v is not None})
+        given = {k: v for k, v in kwargs.items() if v is not None}
+        if given.get("hollow_nodes"):
+            given = {**cls.HOLLOW_DEFAULTS, **given}
+        return cls(**given)

@@ -3,19 +3,23 @@
 Real kubectl upgrades the connection (SPDY/WebSocket) to stream stdin/stdout/stderr. mkube
 uses a plain request instead: POST /api/v1/namespaces/NS/pods/NAME/exec with the command
 and container as query parameters (`command` repeated, as kubectl sends them), and the
-answer body is the command's output. Interactive sessions (-i/-t) are not supported yet.
+answer body is the command's output, streamed to stdout as it arrives. Interactive
+sessions (-i/-t) are not supported yet. The command's exit code is not carried back (the
+API server's exec endpoint does not exist yet; agree on a trailer or Status then).
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+import sys
+from typing import Any
 
 import click
+import httpx
 
 from mkube.kubectl import fetch, polymorphic, resources
 from mkube.kubectl.context import Kube
 from mkube.kubectl.errors import CommandError
-from mkube.kubectl.output import Out, err
+from mkube.kubectl.output import err
 
 
 @click.command("exec")
@@ -46,9 +50,19 @@ def exec_command(kube: Kube, pod_name: str, command: tuple[str, ...], container:
         container, chose = polymorphic.default_container(obj)
         if chose:
             err(f'Defaulted container "{container}" out of: {polymorphic.all_container_names(obj)}')
-    query = urlencode([("command", c) for c in command] +
-                      [("container", container), ("stdout", "true"), ("stderr", "true")])
-    path = f"/api/v1/namespaces/{kube.namespace}/pods/{name}/exec?{query}"
-    result = kube.client.request("POST", path)
-    text = result if isinstance(result, str) else str(result)
-    Out().write(text)
+    path = f"/api/v1/namespaces/{kube.namespace}/pods/{name}/exec"
+    params: dict[str, Any] = {"command": list(command), "container": container, "stdout": "true",
+                              "stderr": "true"}
+    # Client.request() has neither repeated query parameters nor streaming; _send has both
+    # (httpx takes a list for a repeated key). See the module docstring.
+    resp = kube.client._send("POST", path, params=params, stream=True,
+                             timeout=httpx.Timeout(kube.settings.request_timeout, read=None))
+    out = sys.stdout.buffer
+    try:
+        for chunk in resp.iter_bytes():
+            out.write(chunk)
+            out.flush()
+    except httpx.TransportError as e:
+        raise CommandError(f"exec stream broke: {e or type(e).__name__}") from None
+    finally:
+        resp.close()

@@ -11,6 +11,7 @@ from typing import Any
 
 from mkube.api.errors import ApiError
 from mkube.api.kinds import ResourceType
+from mkube.api.selectors import selector_to_string
 from mkube.client.interface import BaseClient
 from mkube.kubectl import deployments
 from mkube.kubectl.describe.generic import (
@@ -100,8 +101,6 @@ def describe(client: BaseClient, rt: ResourceType, obj: Obj, show_events: bool =
 
 
 def _selector(obj: Obj) -> str:
-    from mkube.api.selectors import selector_to_string
-
     try:
         return selector_to_string(d(obj, "spec", "selector"))
     except ValueError:

@@ -1,8 +1,8 @@
 """Running the node proxy: `run(...)` (blocking, `mkube proxy`) and `ProxyThread`
 (inside `mkube agent`, next to the kubelet).
 
-    python -m mkube.kubelet.proxy --server URL --node-name N --node-ip IP
-        [--token T] [--nodeport-address 0.0.0.0 ...] [--no-cluster-ips] [--interface mkube0]
+    mkube proxy --server URL --node-name N [--node-ip IP] [--token T] [--certificate-authority CA]
+        [--nodeport-address 0.0.0.0 ...] [--no-cluster-ips] [--interface mkube0]
 
 Two informers (Services, Endpoints) feed the `Proxier`, which runs on its own asyncio
 event loop (uvloop when installed). Listeners open only after both caches synced, so a
@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -36,14 +37,25 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()  # type: ignore[no-any-return]
 
 
-def run(server: str, token: str | None, node_name: str, node_ip: str, *,
+def detect_node_ip() -> str:
+    """The address of the default route's interface (no packet is sent), else 127.0.0.1."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.255", 9))  # TEST-NET-1: only selects a route
+            return str(s.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+
+
+def run(server: str, token: str | None, node_name: str, node_ip: str | None = None, *,
         stop: threading.Event | None = None, ready: threading.Event | None = None,
         ca_file: str | None = None, **options: Any) -> None:
     """Proxy Services on this node until SIGTERM/SIGINT (when called from the main
-    thread) or until `stop` is set. `ready` is set once the listeners reflect the
+    thread) or until `stop` is set. `node_ip` defaults to the default route's address;
+    `ca_file` verifies an https server. `ready` is set once the listeners reflect the
     synced caches. `options` are ProxyOptions fields (nodeport_addresses=("0.0.0.0",),
     cluster_ips=True, interface="mkube0", ...)."""
-    opts = ProxyOptions(node_name=node_name, node_ip=node_ip, **options)
+    opts = ProxyOptions(node_name=node_name, node_ip=node_ip or detect_node_ip(), **options)
     stop = stop or threading.Event()
     client = Client(server, token=token, ca_file=ca_file, user_agent=f"mkube-proxy/{node_name}")
     services: Informer[Service] = Informer(client, Service)
@@ -53,10 +65,11 @@ def run(server: str, token: str | None, node_name: str, node_ip: str, *,
         inf.add_handler(lambda _o: proxier.request_sync(), lambda _o, _n: proxier.request_sync(),
                         lambda _o: proxier.request_sync())
     loop = new_event_loop()
+    done = threading.Event()
     try:
-        loop.run_until_complete(_serve(proxier, (services, endpoints), stop, ready))
+        loop.run_until_complete(_serve(proxier, (services, endpoints), stop, done, ready))
     finally:
-        stop.set()  # ends the stop-watcher thread
+        done.set()  # ends the stop-watcher thread (the caller's `stop` is left alone)
         for inf in (services, endpoints):
             inf.stop()
         client.close()
@@ -66,7 +79,7 @@ def run(server: str, token: str | None, node_name: str, node_ip: str, *,
 
 
 async def _serve(proxier: Proxier, informers: Sequence[Informer[Any]], stop: threading.Event,
-                 ready: threading.Event | None) -> None:
+                 done: threading.Event, ready: threading.Event | None) -> None:
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     if threading.current_thread() is threading.main_thread():
@@ -74,7 +87,9 @@ async def _serve(proxier: Proxier, informers: Sequence[Informer[Any]], stop: thr
             loop.add_signal_handler(sig, stop.set)
 
     def wait_for_stop() -> None:
-        stop.wait()
+        while not stop.wait(0.2):
+            if done.is_set():
+                return
         with contextlib.suppress(RuntimeError):  # the loop is already closed
             loop.call_soon_threadsafe(stopped.set)
 
@@ -124,7 +139,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None, help="bearer token")
     p.add_argument("--certificate-authority", default=None, help="CA file of an https:// server")
     p.add_argument("--node-name", required=True, help="this node's name (endpoints on it are local)")
-    p.add_argument("--node-ip", required=True, help="this node's InternalIP")
+    p.add_argument("--node-ip", default=None, help="this node's InternalIP (default: the default route's)")
     p.add_argument("--nodeport-address", action="append", default=None, metavar="IP",
                    help="address NodePorts listen on (repeatable; default 0.0.0.0 = all)")
     p.add_argument("--no-cluster-ips", action="store_true", help="do not hold/serve ClusterIPs")

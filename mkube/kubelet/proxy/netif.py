@@ -11,6 +11,12 @@ once (RST) instead of hanging.
 Needs root (CAP_NET_ADMIN) and the `ip` tool; without them `ClusterIPInterface.usable`
 is False, the proxy logs that once and serves NodePorts only. Commands are batched
 (`ip -force -batch -`), so a thousand Services cost one process start, not a thousand.
+
+Only addresses this process added are ever removed, and the interface is deleted on
+shutdown only if this process created it and nothing else is left on it: a second
+proxy on the same host (tests, a restart overlapping the old process) cannot pull
+addresses out from under another. Each sync re-reads the interface, so an address
+removed behind our back is added again.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class ClusterIPInterface:
         self.usable = False
         self.created = False
         self._current: set[str] = set()
+        self._added: set[str] = set()  # addresses this process put there
         self._reason_logged = False
 
     async def setup(self) -> bool:
@@ -86,11 +93,14 @@ class ClusterIPInterface:
         return found
 
     async def sync(self, ips: set[str]) -> set[str]:
-        """Add the missing addresses and remove the others; returns the addresses held."""
+        """Add the missing addresses and remove the ones this process added that are no
+        longer wanted; returns the addresses the interface holds."""
         if not self.usable:
             return set()
+        self._current = await self._read()
         add = sorted(ips - self._current)
-        remove = sorted(self._current - ips)
+        remove = sorted((self._added & self._current) - ips)
+        self._added -= set(remove)
         if not add and not remove:
             return set(self._current)
         lines = [f"addr del {ip}/{_prefix(ip)} dev {self.name}" for ip in remove]
@@ -99,16 +109,17 @@ class ClusterIPInterface:
         if code != 0:
             log.warning("updating the addresses of %s partly failed: %s", self.name, out.strip()[:500])
         self._current = await self._read()
+        self._added |= set(add) & self._current
         return set(self._current)
 
     async def cleanup(self) -> None:
-        """Remove the addresses (and the interface, when this process created it)."""
+        """Remove the addresses this process added; delete the interface if this process
+        created it and it is empty then."""
         if not self.usable:
             return
-        if self.created:
+        left = await self.sync(set())
+        if self.created and not left:
             await _ip("link", "del", self.name)
-        else:
-            await self.sync(set())
         self._current = set()
         self.usable = False
 

@@ -28,6 +28,20 @@ Nodes share the host's filesystem, mount, PID and UTS namespaces: only the netwo
 thus ports, routes, iptables) is per node. Pass per-node directories to anything that
 keeps state (``start_agent`` does: ``--data-dir /var/lib/mkube-NODE/mkube``).
 
+Network: the host reaches the nodes and the nodes reach the host directly (no IP
+forwarding involved); node-to-node frames are bridged, but with br_netfilter they cross
+the host's FORWARD chain, whose policy Docker sets to DROP, so start() inserts two rules
+tagged ``mkube-multinode-<bridge>``: ACCEPT within the bridge, REJECT from the bridge to
+anywhere else (nodes reach only the host and each other; DNS lookups fail at once).
+
+Engines: ``dockerd --config-file <own, empty-ish> -H unix:///run/mkube-NODE/docker.sock
+--data-root /var/lib/mkube-NODE/docker --exec-root /run/mkube-NODE/exec --bip
+172.31.N.1/24 --storage-driver overlay2 --cgroup-parent /mkube-NODE --iptables=true
+--insecure-registry BRIDGE_IP:5000`` run through ``nsenter --net``; each starts its own
+containerd (no --containerd) and gets its own engine ID (a per-node trust key on
+Docker < 23). The storage driver falls back to fuse-overlayfs, then vfs, when overlay2
+does not work (or set ``MKUBE_MULTINODE_STORAGE_DRIVER``).
+
 Images: the node engines start empty and cannot reach the internet. ``images`` (default
 ``mkube/pause:latest``, ``mkube/busybox:latest``) are copied from the host engine into
 every node engine (``docker save | docker load``). A registry (Debian's docker-registry)
@@ -43,7 +57,8 @@ and removes the node directories, deletes the namespaces, veths, bridge and ipta
 rules, and returns what it could not remove (``leftovers()`` after a stop is empty).
 ``start()`` first removes the leftovers of a crashed run with the same names (and only
 those: everything is found by name, netns inode, cgroup or recorded pid), holds a lock
-file for the cluster's lifetime (a second cluster with the same bridge waits) and
+file for the cluster's lifetime (a second cluster with the same bridge waits, up to
+``lock_timeout`` or ``MKUBE_MULTINODE_LOCK_TIMEOUT`` seconds) and
 registers ``stop`` with atexit.
 
 Requires root, iproute2 (ip netns), nsenter, dockerd, docker (CLI), iptables (optional),
@@ -58,7 +73,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import fcntl
-import functools
 import ipaddress
 import json
 import os
@@ -71,7 +85,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,6 +93,8 @@ from typing import Any, TypeVar
 import docker
 import docker.errors
 import httpx
+
+from tests.e2e.multinode import hostsys
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -90,7 +106,7 @@ DEFAULT_PUSH: Mapping[str, str] = {"mkube/hello:1": "hello:1"}
 STORAGE_DRIVERS: tuple[str, ...] = ("overlay2", "fuse-overlayfs", "vfs")
 ENGINE_PROCESS_NAMES = frozenset({"dockerd", "containerd", "containerd-shim-runc-v2", "containerd-shim",
                                   "docker-proxy", "runc", "fuse-overlayfs"})
-NETNS_DIR = Path("/var/run/netns")
+NETNS_DIR = hostsys.NETNS_DIR
 _CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -213,34 +229,6 @@ def _in_netns(node: Node | None, argv: Sequence[str]) -> list[str]:
     return ["nsenter", f"--net={node.netns_path}", "--", *argv]
 
 
-@functools.cache
-def _dockerd_knows_key_path() -> bool:
-    """Whether dockerd has the daemon.json setting deprecated-key-path (Docker < 23)."""
-    path = shutil.which("dockerd")
-    try:
-        return path is not None and b"deprecated-key-path" in Path(path).read_bytes()
-    except OSError:
-        return False
-
-
-def _parallel(fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
-    """[fn(item) ...] on threads; sequentially when threads cannot be scheduled any more
-    (stop() from atexit, after the interpreter shut concurrent.futures down)."""
-    if len(items) < 2:
-        return [fn(item) for item in items]
-    try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(items)) as pool:
-            futures = [pool.submit(fn, item) for item in items]
-    except RuntimeError:
-        return [fn(item) for item in items]
-    return [f.result() for f in futures]
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
 def _sh(argv: Sequence[str], *, check: bool = True, timeout: float = 30.0,
         input: str | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=input)
@@ -248,124 +236,6 @@ def _sh(argv: Sequence[str], *, check: bool = True, timeout: float = 30.0,
         raise ClusterError(f"`{shlex.join(argv)}` failed (exit {proc.returncode}): "
                            f"{(proc.stderr or proc.stdout).strip()}")
     return proc
-
-
-# ---------------------------------------------------------------------------------------
-# /proc helpers: the sweep finds processes by netns inode, cmdline, cgroup or recorded pid.
-
-
-def _pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def _read(path: str | Path) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode(errors="replace")
-    except OSError:
-        return None
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the comm field: [state, ppid, ...]."""
-    text = _read(f"/proc/{pid}/stat")
-    if text is None:
-        return None
-    return text[text.rfind(")") + 2:].split()
-
-
-def _alive(pid: int) -> bool:
-    """True if pid exists and is not a zombie."""
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
-
-
-def _starttime(pid: int) -> str | None:
-    fields = _stat_fields(pid)
-    return fields[19] if fields else None
-
-
-def _cmdline(pid: int) -> list[str]:
-    text = _read(f"/proc/{pid}/cmdline")
-    return [a for a in text.split("\0") if a] if text else []
-
-
-def _netns_inode_of_pid(pid: int) -> int | None:
-    try:
-        link = os.readlink(f"/proc/{pid}/ns/net")
-    except OSError:
-        return None
-    m = re.fullmatch(r"net:\[(\d+)\]", link)
-    return int(m.group(1)) if m else None
-
-
-def _own_lineage() -> set[int]:
-    """This process and its ancestors: never killed by a sweep."""
-    pids, pid = set(), os.getpid()
-    while pid > 1 and pid not in pids:
-        pids.add(pid)
-        fields = _stat_fields(pid)
-        pid = int(fields[1]) if fields else 0
-    return pids
-
-
-def _kill_pids(pids: Iterable[int], sig: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-
-
-def _wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
-    """Wait until none of pids is alive; return those still alive after timeout."""
-    deadline = time.monotonic() + timeout
-    left = [p for p in pids if _alive(p)]
-    while left and time.monotonic() < deadline:
-        time.sleep(0.05)
-        left = [p for p in left if _alive(p)]
-    return left
-
-
-def _mountpoints_under(prefixes: Sequence[Path]) -> list[str]:
-    """Mount points at or under any prefix, deepest (latest) first."""
-    text = _read("/proc/self/mountinfo") or ""
-    found: list[str] = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 5:
-            continue
-        mp = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), parts[4])
-        if any(mp == str(p) or mp.startswith(f"{p}/") for p in prefixes):
-            found.append(mp)
-    return list(reversed(found))
-
-
-def _ip_json(*args: str) -> list[dict[str, Any]]:
-    proc = _sh(["ip", "-j", *args], check=False)
-    if proc.returncode != 0 or not proc.stdout.strip():
-        return []
-    data = json.loads(proc.stdout)
-    return data if isinstance(data, list) else []
-
-
-def _link_names() -> set[str]:
-    return {str(link.get("ifname")) for link in _ip_json("link", "show")}
-
-
-def _netns_names() -> list[str]:
-    try:
-        return sorted(os.listdir(NETNS_DIR))
-    except FileNotFoundError:
-        return []
-
-
-def _file_inode(path: Path) -> int | None:
-    try:
-        return os.stat(path).st_ino
-    except OSError:
-        return None
-
-
-# ---------------------------------------------------------------------------------------
 
 
 _REGISTRY_CONFIG = """\
@@ -572,29 +442,33 @@ class Cluster:
         could not be removed (empty on success). Safe to call twice."""
         if not self.running:
             return []
-        problems: list[str] = []
         t0 = time.monotonic()
-        for proc in list(self._processes):
-            self._kill_group(proc, signal.SIGKILL)
-        running = [e.node for e in self._engines.values() if e.proc is not None and e.proc.poll() is None]
-        for errors in _parallel(self._remove_all_containers, running):
-            problems += errors
-        _parallel(self.stop_engine, running)
-        for reg in self._registries:
-            self._stop_proc(reg, timeout=5.0)
-        for client in self._clients.values():
-            with contextlib.suppress(Exception):
-                client.close()
-        self._clients.clear()
-        self.sweep()
-        if self._user_log_dir is None:
-            shutil.rmtree(self.log_dir, ignore_errors=True)
-        problems += self.leftovers()
-        self._processes.clear()
-        self._registries.clear()
-        self._release_lock()
-        with contextlib.suppress(Exception):
-            atexit.unregister(self._atexit_stop)
+        try:
+            for proc in list(self._processes):
+                self._kill_group(proc, signal.SIGKILL)
+            running = [e.node for e in self._engines.values() if e.proc is not None and e.proc.poll() is None]
+            # Removal errors are not reported: sweep() kills and removes what is left, and
+            # leftovers() says what really remains.
+            hostsys.parallel(self._remove_all_containers, running)
+            hostsys.parallel(self.stop_engine, running)
+            for reg in self._registries:
+                self._stop_proc(reg, timeout=5.0)
+        finally:
+            for client in self._clients.values():
+                with contextlib.suppress(Exception):
+                    client.close()
+            self._clients.clear()
+            try:
+                self.sweep()
+                if self._user_log_dir is None:
+                    shutil.rmtree(self.log_dir, ignore_errors=True)
+                problems = self.leftovers()
+            finally:
+                self._processes.clear()
+                self._registries.clear()
+                self._release_lock()
+                with contextlib.suppress(Exception):
+                    atexit.unregister(self._atexit_stop)
         self.timings["stop"] = time.monotonic() - t0
         return problems
 
@@ -627,7 +501,7 @@ class Cluster:
                     self.start_engine(engine.node)
                 except ClusterError as exc:
                     problems.append(str(exc))
-        for errors in _parallel(self._clean_engine, self.nodes):
+        for errors in hostsys.parallel(self._clean_engine, self.nodes):
             problems += errors
         return problems
 
@@ -642,7 +516,7 @@ class Cluster:
             except BlockingIOError:
                 os.close(fd)
                 if time.monotonic() >= deadline:
-                    holder = (_read(self.lock_path) or "?").strip()
+                    holder = (hostsys.read(self.lock_path) or "?").strip()
                     raise ClusterError(
                         f"another multinode cluster with bridge {self.bridge} is running "
                         f"(lock {self.lock_path} held by pid {holder}) for {self.lock_timeout:.0f} s"
@@ -650,7 +524,7 @@ class Cluster:
                 time.sleep(0.2)
                 continue
             # A stopping cluster unlinks the lock file: make sure we locked the current one.
-            if os.fstat(fd).st_ino != _file_inode(self.lock_path):
+            if os.fstat(fd).st_ino != hostsys.file_inode(self.lock_path):
                 os.close(fd)
                 continue
             os.ftruncate(fd, 0)
@@ -669,7 +543,7 @@ class Cluster:
     def _write_state(self) -> None:
         """Record the host-side processes (pid, start time) for a later crash sweep."""
         procs = [p for p in [*self._registries, *self._processes] if p.node is None]
-        state = {"pid": os.getpid(), "host_processes": [[p.pid, _starttime(p.pid)] for p in procs]}
+        state = {"pid": os.getpid(), "host_processes": [[p.pid, hostsys.starttime(p.pid)] for p in procs]}
         with contextlib.suppress(FileNotFoundError):
             (self.state_dir / "state.json").write_text(json.dumps(state))
 
@@ -680,10 +554,10 @@ class Cluster:
         have had more nodes)."""
         pattern = re.compile(rf"^{re.escape(self.name_prefix)}\d+$")
         names = {n.name for n in self.nodes}
-        for ns in _netns_names():
+        for ns in hostsys.netns_names():
             if ns.startswith(self.netns_prefix) and pattern.match(ns[len(self.netns_prefix):]):
                 names.add(ns[len(self.netns_prefix):])
-        for link in _link_names():
+        for link in hostsys.link_names():
             if link.startswith("mkv-") and pattern.match(link[4:]):
                 names.add(link[4:])
         for base, pre in ((Path("/run"), "mkube-"), (Path("/var/lib"), "mkube-")):
@@ -713,29 +587,29 @@ class Cluster:
         """pid -> why it is ours: in one of our netns, its command line names one of our
         directories, it is in one of our cgroups, or it is a recorded host process."""
         mine: dict[int, str] = {}
-        inodes = {i: ns for ns in names if (i := _file_inode(NETNS_DIR / f"{self.netns_prefix}{ns}")) is not None}
+        inodes = {i: ns for ns in names if (i := hostsys.file_inode(NETNS_DIR / f"{self.netns_prefix}{ns}")) is not None}
         dirs = [str(d) for d in self._dirs(names)]
-        skip = _own_lineage()
-        for pid in _pids():
-            if pid in skip or not _alive(pid):
+        skip = hostsys.own_lineage()
+        for pid in hostsys.pids():
+            if pid in skip or not hostsys.alive(pid):
                 continue
-            ino = _netns_inode_of_pid(pid)
+            ino = hostsys.netns_inode_of_pid(pid)
             if ino in inodes:
                 mine[pid] = f"in netns {self.netns_prefix}{inodes[ino]}"
                 continue
-            args = _cmdline(pid)
+            args = hostsys.cmdline(pid)
             if any(arg == d or f"{d}/" in arg for arg in args for d in dirs):
                 mine[pid] = "command line names " + next(d for d in dirs if any(d in a for a in args))
         for cg in self._cgroup_dirs(names):
             for procs in cg.rglob("cgroup.procs"):
-                for line in (_read(procs) or "").split():
-                    if line.isdigit() and int(line) not in skip and _alive(int(line)):
+                for line in (hostsys.read(procs) or "").split():
+                    if line.isdigit() and int(line) not in skip and hostsys.alive(int(line)):
                         mine.setdefault(int(line), f"in cgroup {cg}")
-        state = _read(self.state_dir / "state.json")
+        state = hostsys.read(self.state_dir / "state.json")
         if state:
             with contextlib.suppress(ValueError, TypeError):
                 for pid, start in json.loads(state).get("host_processes", []):
-                    if _alive(pid) and _starttime(pid) == start and pid not in skip:
+                    if hostsys.alive(pid) and hostsys.starttime(pid) == start and pid not in skip:
                         mine.setdefault(pid, "recorded host process")
         return mine
 
@@ -749,12 +623,12 @@ class Cluster:
         """Everything of this cluster's naming that exists now (empty after stop())."""
         names = self._all_indices()
         found: list[str] = []
-        found += [f"netns {ns}" for ns in _netns_names() if ns in {f"{self.netns_prefix}{n}" for n in names}]
-        links = _link_names()
+        found += [f"netns {ns}" for ns in hostsys.netns_names() if ns in {f"{self.netns_prefix}{n}" for n in names}]
+        links = hostsys.link_names()
         found += [f"link {link}" for link in sorted(links) if link == self.bridge or link in {f"mkv-{n}" for n in names}]
-        found += [f"process {pid} ({' '.join(_cmdline(pid))[:120]}): {why}"
+        found += [f"process {pid} ({' '.join(hostsys.cmdline(pid))[:120]}): {why}"
                   for pid, why in sorted(self._our_processes(names).items())]
-        found += [f"mount {mp}" for mp in _mountpoints_under(self._dirs(names))]
+        found += [f"mount {mp}" for mp in hostsys.mountpoints_under(self._dirs(names))]
         found += [f"cgroup {cg}" for cg in self._cgroup_dirs(names)]
         found += [f"directory {d}" for d in self._dirs(names) if d.exists()]
         found += [f"iptables rule {rule}" for rule in self._iptables_rules()]
@@ -774,10 +648,10 @@ class Cluster:
             procs = self._our_processes(names)
             if not procs:
                 break
-            _kill_pids(procs, signal.SIGKILL)
-            _wait_gone(procs, 2.0)
+            hostsys.kill_pids(procs, signal.SIGKILL)
+            hostsys.wait_gone(procs, 2.0)
             self._reap()
-        for mp in _mountpoints_under(self._dirs(names)):
+        for mp in hostsys.mountpoints_under(self._dirs(names)):
             _sh(["umount", "-l", mp], check=False)
         for cg in self._cgroup_dirs(names):
             for sub in sorted((p for p in cg.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
@@ -789,7 +663,7 @@ class Cluster:
             ns = f"{self.netns_prefix}{name}"
             if (NETNS_DIR / ns).exists():
                 _sh(["ip", "netns", "delete", ns], check=False)
-        links = _link_names()
+        links = hostsys.link_names()
         for link in [f"mkv-{n}" for n in names] + [self.bridge]:
             if link in links:
                 _sh(["ip", "link", "delete", link], check=False)
@@ -808,7 +682,7 @@ class Cluster:
             proc.poll()
 
     def _check_subnet_free(self) -> None:
-        for addr in _ip_json("addr", "show"):
+        for addr in hostsys.ip_json("addr", "show"):
             for info in addr.get("addr_info", []):
                 if info.get("family") != "inet":
                     continue
@@ -816,7 +690,7 @@ class Cluster:
                 if net.overlaps(self.subnet):
                     raise ClusterError(f"{self.subnet} is in use: {info['local']}/{info.get('prefixlen')} on "
                                        f"{addr.get('ifname')}; pick another subnet")
-        for route in _ip_json("route", "show", "table", "all"):
+        for route in hostsys.ip_json("route", "show", "table", "all"):
             dst = route.get("dst")
             if not dst or dst == "default" or ":" in dst or route.get("type") in ("broadcast", "local"):
                 continue
@@ -868,7 +742,7 @@ class Cluster:
 
     def link_is_up(self, which: Node | str | int) -> bool:
         n = self.node(which)
-        info = _ip_json("link", "show", "dev", n.host_veth)
+        info = hostsys.ip_json("link", "show", "dev", n.host_veth)
         return bool(info) and info[0].get("operstate") == "UP"
 
     # -- engines ---------------------------------------------------------------------
@@ -910,7 +784,7 @@ class Cluster:
         n.run_dir.mkdir(parents=True, exist_ok=True)
         n.data_dir.mkdir(parents=True, exist_ok=True)
         config: dict[str, str] = {}
-        if _dockerd_knows_key_path():
+        if hostsys.dockerd_knows_key_path():
             # Docker < 23 derives the engine ID from this key (default /etc/docker/key.json,
             # shared by all engines of the machine): one key per node, distinct engine IDs.
             config["deprecated-key-path"] = str(n.data_dir / "key.json")
@@ -975,15 +849,15 @@ class Cluster:
         # name plus our exec root or netns) and the containers (found by cgroup), as
         # after a power cut of the node.
         marker = f"{n.run_dir}/"
-        netns = _file_inode(n.netns_path)
-        stray = [pid for pid in _pids()
-                 if _alive(pid) and (args := _cmdline(pid)) and os.path.basename(args[0]) in ENGINE_PROCESS_NAMES
-                 and (any(marker in a for a in args) or _netns_inode_of_pid(pid) == netns)]
+        netns = hostsys.file_inode(n.netns_path)
+        stray = [pid for pid in hostsys.pids()
+                 if hostsys.alive(pid) and (args := hostsys.cmdline(pid)) and os.path.basename(args[0]) in ENGINE_PROCESS_NAMES
+                 and (any(marker in a for a in args) or hostsys.netns_inode_of_pid(pid) == netns)]
         for cg in self._cgroup_dirs([n.name]):
             for procs in cg.rglob("cgroup.procs"):
-                stray += [int(p) for p in (_read(procs) or "").split() if p.isdigit()]
-        _kill_pids(stray, signal.SIGKILL)
-        _wait_gone(stray, 5.0)
+                stray += [int(p) for p in (hostsys.read(procs) or "").split() if p.isdigit()]
+        hostsys.kill_pids(stray, signal.SIGKILL)
+        hostsys.wait_gone(stray, 5.0)
         # The killed containerd may stay a zombie for a while (its new parent, pid 1, need
         # not reap promptly); a zombie passes dockerd's "still running" check, and the next
         # dockerd would wait for it instead of starting its own containerd.
@@ -1004,10 +878,13 @@ class Cluster:
                 self._clients[n.name] = client
             return client
 
-    def _remove_all_containers(self, n: Node) -> list[str]:
+    def _remove_all_containers(self, n: Node, timeout: float = 30.0) -> list[str]:
+        """Force-remove every container of the node's engine (a short client timeout: a
+        wedged engine must not stall a teardown; sweep() kills what is left)."""
         problems = []
+        api = None
         try:
-            api = self.docker_client(n).api
+            api = docker.APIClient(base_url=n.docker_host, timeout=int(timeout))
             for c in api.containers(all=True):
                 for attempt in range(4):
                     try:
@@ -1021,6 +898,9 @@ class Cluster:
                         time.sleep(0.2)
         except Exception as exc:  # the engine may be wedged; sweep() kills it anyway
             problems.append(f"{n.name}: listing containers: {exc}")
+        finally:
+            if api is not None:
+                api.close()
         return problems
 
     def _clean_engine(self, n: Node) -> list[str]:
@@ -1263,7 +1143,7 @@ class Cluster:
             try:
                 # setns() moves only this thread; it ends with the thread.
                 with open(n.netns_path, "rb") as f:
-                    if _libc().setns(f.fileno(), _CLONE_NEWNET) != 0:
+                    if hostsys.libc().setns(f.fileno(), _CLONE_NEWNET) != 0:
                         raise OSError(ctypes.get_errno(), f"setns({n.netns_path}) failed")
                 box["result"] = fn(*args)
             except BaseException as exc:  # handed to the caller
@@ -1340,26 +1220,44 @@ def cluster(**kwargs: Any) -> Iterator[Cluster]:
 
 
 def _main(argv: Sequence[str]) -> int:
-    """``python -m tests.e2e.multinode.harness up|down|status``: a cluster by hand (up
-    keeps running until Ctrl-C; down sweeps leftovers of the default naming)."""
-    cmd = argv[0] if argv else "status"
+    """``python -m tests.e2e.multinode.harness up [--mkube] | down | status`` (as root, from
+    the repo root). up: start the default cluster (with --mkube also `mkube server` on
+    the bridge IP and an agent per node) and keep it until Ctrl-C/SIGTERM. down: remove
+    everything of the default naming, including a cluster another process runs. status:
+    list what exists (exit status 1 if anything does: a leak check for CI)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.e2e.multinode.harness")
+    parser.add_argument("command", choices=["up", "down", "status"], nargs="?", default="status")
+    parser.add_argument("--mkube", action="store_true", help="up: also run mkube server and 3 agents")
+    args = parser.parse_args(argv)
     c = Cluster()
-    if cmd == "up":
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        c.start()
-        print(json.dumps({"timings": c.timings, "storage_driver": c.used_storage_driver,
-                          "registry": c.registry, "local_registry": c.local_registry,
-                          "nodes": {n.name: {"ip": n.ip, "docker_host": n.docker_host, "netns": n.netns}
-                                    for n in c.nodes}}, indent=2))
-        try:
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        finally:
-            print("stopping:", c.stop() or "clean")
-        return 0
-    if cmd == "down":
+    if args.command == "down":
         print("\n".join(c.sweep()) or "nothing to remove")
         return 0
-    print("\n".join(c.leftovers()) or "nothing running")
+    if args.command == "status":
+        left = c.leftovers()
+        print("\n".join(left) or "nothing running")
+        return 1 if left else 0
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    c.start()
+    try:
+        info: dict[str, Any] = {
+            "timings": {k: round(v, 2) for k, v in c.timings.items()},
+            "storage_driver": c.used_storage_driver, "registry": c.registry, "local_registry": c.local_registry,
+            "log_dir": str(c.log_dir),
+            "nodes": {n.name: {"ip": n.ip, "netns": n.netns, "docker_host": n.docker_host} for n in c.nodes},
+        }
+        if args.mkube:
+            server = c.start_server()
+            for n in c.nodes:
+                c.start_agent(n, server.url, server.join_token)
+            info["server"] = {"url": server.url, "kubeconfig": str(server.kubeconfig)}
+        print(json.dumps(info, indent=2), flush=True)
+        print("Ctrl-C or SIGTERM stops and removes everything", flush=True)
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        print("stopping:", c.stop() or "clean", flush=True)
     return 0
 
 
