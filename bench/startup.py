@@ -229,10 +229,14 @@ def floor(api: Any, image: str, n: int, workers: int) -> dict[str, Any]:
     return {"containers": n, "workers": workers, "wall_s": wall, **stats(lat)}
 
 
-def kubelet_phase(url: str, work: Path, image: str, n: int, workers: int) -> dict[str, Any]:
+def keep_work(work: Path) -> None:
+    print(f"logs in {work}")
+
+
+def kubelet_phase(url: str, work: Path, image: str, n: int, workers: int, extra: list[str]) -> dict[str, Any]:
     node = f"bench-{RUN_ID}"
     client = Client(url, user_agent="bench")
-    kubelet = start_kubelet(url, node, work, ["--workers", str(workers)])
+    kubelet = start_kubelet(url, node, work, ["--workers", str(workers), *extra])
     ns = "startup"
     try:
         client.create_raw("namespaces", {"metadata": {"name": ns}})
@@ -297,7 +301,7 @@ def hollow_phase(url: str, work: Path, nodes: int, pods: int) -> dict[str, Any]:
         if not ok:
             raise RuntimeError(f"only {len(watcher.running_at)}/{pods} hollow pods Running; see {kubelet.log_path}")
         lat = [watcher.running_at[name] - t for name, t in sent.items()]
-        time.sleep(10)  # steady state: heartbeats, relists, resyncs
+        time.sleep(60)  # let the event backlog drain: steady state is heartbeats, relists, resyncs
         s1 = kubelet.status()
         time.sleep(30)
         s2 = kubelet.status()
@@ -320,6 +324,7 @@ def main() -> None:
     ap.add_argument("--hollow-nodes", type=int, default=200)
     ap.add_argument("--hollow-pods", type=int, default=6000)
     ap.add_argument("--skip-docker", action="store_true")
+    ap.add_argument("--kubelet-arg", action="append", default=[], help="extra kubelet flag (repeatable)")
     ap.add_argument("--skip-hollow", action="store_true")
     ap.add_argument("--json", default=str(REPO / "bench" / "results" / "startup.json"))
     opts = ap.parse_args()
@@ -334,7 +339,7 @@ def main() -> None:
             results["machine"]["docker"] = dc.version().get("Version")
             floor(dc.api, opts.image, 4, opts.workers)  # warm-up
             results["floor"] = floor(dc.api, opts.image, opts.pods, opts.workers)
-            results["kubelet"] = kubelet_phase(url, work, opts.image, opts.pods, opts.workers)
+            results["kubelet"] = kubelet_phase(url, work, opts.image, opts.pods, opts.workers, opts.kubelet_arg)
             results["ratio"] = {"p50": results["kubelet"]["p50_s"] / results["floor"]["p50_s"],
                                 "p99": results["kubelet"]["p99_s"] / results["floor"]["p99_s"]}
         if not opts.skip_hollow:

@@ -265,9 +265,10 @@ def agent_auth(server_url: str, token: str | None, ca_file: str | None, node_nam
 
 
 def start_agent(sup: Supervisor, server_url: str, creds: AgentAuth, node_name: str, node_ip: str | None,
-                docker_host: str | None, root_dir: Path, kubelet_port: int) -> None:
+                docker_host: str | None, root_dir: Path, kubelet_port: int, **kubelet_options: Any) -> None:
     """Start the kubelet and the service proxy of one node as threads of this process.
-    With a kubelet token, the kubelet's port answers only requests that carry it."""
+    With a kubelet token, the kubelet's port answers only requests that carry it.
+    `kubelet_options` are further KubeletOptions fields (None = the default)."""
     from mkube.kubelet.auth import bearer_token_authenticator
     from mkube.kubelet.main import run as run_kubelet
     from mkube.kubelet.proxy.main import run as run_proxy
@@ -275,7 +276,8 @@ def start_agent(sup: Supervisor, server_url: str, creds: AgentAuth, node_name: s
     authenticate = bearer_token_authenticator(creds.kubelet_token) if creds.kubelet_token else None
     sup.spawn("kubelet", run_kubelet, server_url=server_url, node_name=node_name, token=creds.token,
               ca_file=creds.ca_file, authenticate=authenticate,
-              node_ip=node_ip, docker_host=docker_host, root_dir=str(root_dir), port=kubelet_port)
+              node_ip=node_ip, docker_host=docker_host, root_dir=str(root_dir), port=kubelet_port,
+              **kubelet_options)
     sup.spawn("proxy", run_proxy, server=server_url, token=creds.token, node_name=node_name, node_ip=node_ip,
               ca_file=creds.ca_file)
 
@@ -341,16 +343,23 @@ def server_command(data_dir: Path, port: int, bind_address: str, datastore_url: 
 @click.option("--docker-host", default=None, help="Docker endpoint (default: DOCKER_HOST or the local socket).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
 @click.option("--kubelet-port", type=int, default=10250, show_default=True)
+@click.option("--lease-renew-interval", type=float, default=None,
+              help="Seconds between renewals of the node's Lease, its heartbeat (default 10; keep it well "
+                   "below the server's --node-monitor-grace-period).")
+@click.option("--node-status-update-frequency", type=float, default=None,
+              help="Seconds between node status checks (default 10).")
 @click.option("-v", "--verbose", count=True)
 def agent_command(server_url: str, token: str | None, ca_file: str | None, node_name: str, node_ip: str | None,
-                  docker_host: str | None, data_dir: Path, kubelet_port: int, verbose: int) -> None:
+                  docker_host: str | None, data_dir: Path, kubelet_port: int, lease_renew_interval: float | None,
+                  node_status_update_frequency: float | None, verbose: int) -> None:
     """Kubelet + service proxy of this node, joining the cluster at --server."""
     _setup_logging(verbose)
     server_url = server_url.rstrip("/")
     creds = agent_auth(server_url, token, ca_file, node_name, data_dir)
     sup = Supervisor()
     sup.install_signals()
-    start_agent(sup, server_url, creds, node_name, node_ip, docker_host, data_dir / "kubelet", kubelet_port)
+    start_agent(sup, server_url, creds, node_name, node_ip, docker_host, data_dir / "kubelet", kubelet_port,
+                lease_renew_interval=lease_renew_interval, node_status_update_frequency=node_status_update_frequency)
     click.echo(f"mkube: node {node_name} joining {server_url}", err=True)
     sys.exit(sup.wait())
 

@@ -123,7 +123,8 @@ def run(args: list[str]) -> int:
         return 1
     except click.NoSuchOption as e:
         _err(f"error: unknown flag: {e.option_name}")
-        _err(f"See 'mkubectl {e.ctx.info_name if e.ctx else ''} -h' for help and examples".replace("  ", " "))
+        path = e.ctx.command_path if e.ctx else "mkubectl"
+        _err(f"See '{path} -h' for help and examples")
         return 1
     except click.UsageError as e:
         _err(f"error: {e.format_message()}")

@@ -137,7 +137,8 @@ class Kubelet:
         self.pull_backoff = podsync.Backoff(options.image_pull_backoff_initial, options.image_pull_backoff_max)
         self._lock = threading.Lock()
         self._resources: NodeResources | None = None
-        self._written: dict[str, tuple[int, PodStatus, dict[str, Any]]] = {}  # uid -> (rv, status, managed)
+        # uid -> (resourceVersion, status as written) of our last status write
+        self._written: dict[str, tuple[int, dict[str, Any]]] = {}
         self._relisted: dict[str, tuple[str, str]] = {}  # runtime id -> (pod uid, state)
         self._volumes_at: dict[str, float] = {}
         self._settled: dict[str, tuple[Any, ...]] = {}  # uid -> fingerprint of a sync with nothing to do
@@ -420,6 +421,7 @@ class Kubelet:
         ready = [s for s in sandboxes if s.state == "ready"]
         prt = PodRuntime(self.runtime, pod, self.recorder, base_env)
         res = self.resources()
+        t_exec = time.monotonic()
         result = podsync.execute(
             actions, pod, prt, now=now, sandbox=current_sandbox(ready), backoff=self.backoff,
             pull_backoff=self.pull_backoff, volume_paths=volume_paths, lookup=self.config.lookup,
@@ -427,14 +429,20 @@ class Kubelet:
         for name, (reason, message) in list(result.waiting.items()):
             if reason in _PULL_FAILURES:  # the API shows every failed pull as ErrImagePull
                 result.waiting[name] = ("ErrImagePull", message)
+        t_observe = time.monotonic()
         if any(not isinstance(a, BackOff) for a in actions):
             sandboxes, containers = self._observe(uid)
+        t_status = time.monotonic()
         self._result_events(pod, result)
         probe_results = self.probes.results(uid) if self.probes is not None else {}
         status = compute_pod_status(pod, sandboxes, containers, node_ip=self.node_ip, now=self.now(),
                                     waiting=result.waiting, probes=probe_results, id_scheme=self.id_scheme,
                                     sandbox_error=result.sandbox_error)
         wrote = self._write_status(pod, status)
+        if actions and log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: synced %s/%s: %d action(s); execute %.3fs, observe %.3fs, status %.3fs (wrote %s)",
+                      self.node_name, pod.metadata.namespace, pod.metadata.name, len(actions),
+                      t_observe - t_exec, t_status - t_observe, time.monotonic() - t_status, wrote)
         self._update_probes(pod, sandboxes, containers)
         self._requeue(pod, actions, result, mount_error, containers)
         quiet = not actions and not result.waiting and result.sandbox_error is None and mount_error is None
@@ -496,7 +504,7 @@ class Kubelet:
         with self._lock:
             written = self._written.get(uid)
         if written is not None and written[0] >= cached_rv:
-            if written[2] == managed:  # the cache has not caught up with our last write yet
+            if {k: written[1].get(k) for k in MANAGED_STATUS} == managed:  # the cache lags our last write
                 return False
         else:
             old = pod.status.to_dict()
@@ -512,7 +520,7 @@ class Kubelet:
             raise
         rv = _rv((obj.get("metadata") or {}).get("resourceVersion"))
         with self._lock:
-            self._written[uid] = (rv, PodStatus.from_dict(obj.get("status") or {}), managed)
+            self._written[uid] = (rv, obj.get("status") or {})
         return True
 
     def is_own_write(self, pod: Pod) -> bool:
@@ -526,7 +534,7 @@ class Kubelet:
         with self._lock:
             written = self._written.get(pod.metadata.uid or "")
         if written is not None and written[0] > _rv(pod.metadata.resource_version):
-            return written[1]
+            return PodStatus.from_dict(written[1])
         return pod.status
 
     # ------------------------------------------------------------------ probes, requeue

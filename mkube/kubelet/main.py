@@ -122,9 +122,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not args.verbose:  # one line per HTTP request or job run is noise
-        for name in ("httpx", "apscheduler"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("httpx", "httpcore", "apscheduler", "docker", "urllib3"):  # a line per request is noise
+        logging.getLogger(name).setLevel(logging.WARNING)
     labels, runtime_labels = _pairs(args.node_label, "--node-label"), _pairs(args.runtime_label, "--runtime-label")
     run(args.server, args.node_name, args.token, ca_file=args.certificate_authority,
         node_ip=args.node_ip, address=args.address, port=args.port,
