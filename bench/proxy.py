@@ -146,7 +146,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="mkube-bench-proxy-"))
     api_port = free_port()
-    first = random.randrange(40000, 60000, 100)
+    first = random.randrange(61000, 65400, 100)  # NodePorts above the ephemeral range
     procs: list[subprocess.Popen[bytes]] = []
     dk = docker.from_env()
     container = None
@@ -199,6 +199,7 @@ def main() -> None:
 
         targets = {"published": ("127.0.0.1", host_port), "pod IP": (pod_ip, 80),
                    "NodePort (proxy)": ("127.0.0.1", node_port)}
+        load_before = os.getloadavg()
         rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, (host, port) in targets.items():
@@ -215,14 +216,17 @@ def main() -> None:
         for name, r in best.items():
             print(f"{name:<18} {r['rps']:>9.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>7} "
                   f"{r['slow_1s']:>17}")
-        print(f"(medians over {args.rounds} rounds of {args.requests} requests, {args.concurrency} clients)")
+        print(f"(medians over {args.rounds} rounds of {args.requests} requests, {args.concurrency} clients; "
+              f"load average {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
         print(f"proxied/published throughput: {summary['throughput_ratio_vs_published']:.0%} (target >= 60%); "
               f"added p99: {summary['added_p99_ms_vs_published']:+.2f} ms (target < 5 ms)")
         print(f"proxied/pod-IP throughput: {summary['throughput_ratio_vs_pod_ip']:.0%}; "
               f"added p99: {summary['added_p99_ms_vs_pod_ip']:+.2f} ms")
         result = {"requests": args.requests, "concurrency": args.concurrency, "rounds": args.rounds,
                   "targets": best, "per_round": rounds, **summary,
-                  "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+                  "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                              "loadavg_1m_before": round(load_before[0], 2),
+                              "loadavg_1m_after": round(os.getloadavg()[0], 2)}}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}")

@@ -20,8 +20,11 @@ class Cause:
     reason: str = "FieldValueInvalid"
 
     def to_dict(self) -> dict[str, str]:
-        return {"reason": self.reason, "message": f"{self.field}: {self.message}" if self.field else self.message,
-                "field": self.field}
+        return {"reason": self.reason, "message": self.message, "field": self.field}
+
+    def summary(self) -> str:
+        """`field: message`, as Kubernetes joins causes into the Status message."""
+        return f"{self.field}: {self.message}" if self.field else self.message
 
 
 @dataclass
@@ -152,7 +155,9 @@ class Invalid(ApiError):
     """422: the object is well-formed but breaks a rule; one Cause per bad field."""
 
     def __init__(self, kind: str, name: str, causes: list[Cause], group: str | None = None) -> None:
-        listed = ", ".join(c.to_dict()["message"] for c in causes)
+        listed = ", ".join(c.summary() for c in causes)
+        if len(causes) > 1:
+            listed = f"[{listed}]"
         super().__init__(message=f'{kind}{"." + group if group else ""} "{name}" is invalid: {listed}',
                          code=422, reason="Invalid", kind=kind, name=name, group=group, causes=causes)
 

@@ -88,6 +88,7 @@ class Agent(Target):
         self.server = KubeletHTTPServer((options.address or self.node_ip, options.port), self, authenticate)
         self.port = self.server.port
         hostname = socket.gethostname()
+        self.terminator = ThreadPoolExecutor(max_workers=32, thread_name_prefix="kubelet-stop")
         self.kubelets: dict[str, Kubelet] = {}
         self._recorders: list[EventRecorder] = []
         # Hollow nodes share a few recorders (a few writer threads and connections, not K):
@@ -106,7 +107,7 @@ class Agent(Target):
             self.kubelets[rt.node_name] = Kubelet(
                 rt.node_name, rt, client, options, source=self, enqueue=self.enqueue, node_ip=self.node_ip,
                 port=self.port, host=host, volumes=self.volumes, config=self.config, probes=self.probes,
-                recorder=recorder, clock=clock, extra_labels=extra)
+                recorder=recorder, clock=clock, extra_labels=extra, terminator=self.terminator)
         self.scheduler = BackgroundScheduler(
             executors={"default": JobExecutor(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
@@ -255,6 +256,7 @@ class Agent(Target):
         for recorder in self._recorders:
             recorder.stop(1.0)
         self._fanout.shutdown(wait=False)
+        self.terminator.shutdown(wait=False, cancel_futures=True)
 
 
 def _register(kubelet: Kubelet) -> None:

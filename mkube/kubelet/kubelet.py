@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -117,7 +118,7 @@ class Kubelet:
                  source: PodSource, enqueue: Enqueue, node_ip: str, port: int, host: HostInfo,
                  volumes: VolumeManager, config: ConfigSource, probes: ProbeManager | None = None,
                  recorder: Recorder | None = None, clock: Callable[[], float] = time.time,
-                 extra_labels: dict[str, str] | None = None) -> None:
+                 extra_labels: dict[str, str] | None = None, terminator: Executor | None = None) -> None:
         self.node_name = node_name
         self.runtime = runtime
         self.client = client
@@ -133,6 +134,8 @@ class Kubelet:
         self.recorder = recorder
         self.clock = clock
         self.extra_labels = dict(extra_labels or {})
+        self.terminator = terminator  # runs graceful stops of deleted pods (None: inline)
+        self._terminating: set[str] = set()
         self.backoff = podsync.Backoff(options.crashloop_backoff_initial, options.crashloop_backoff_max)
         self.pull_backoff = podsync.Backoff(options.image_pull_backoff_initial, options.image_pull_backoff_max)
         self._lock = threading.Lock()
@@ -301,19 +304,39 @@ class Kubelet:
     # ------------------------------------------------------------------ pod sync
     def sync(self, uid: str) -> None:
         """Bring pod `uid` to its desired state and report its status (module docstring)."""
+        with self._lock:
+            if uid in self._terminating:
+                return  # a graceful stop is in progress; it requeues the pod when done
         pod = self.source.pod_by_uid(uid)
         if pod is not None and pod.spec.node_name != self.node_name:
             pod = None
         sandboxes, containers = self._observe(uid)
-        if pod is None:
-            self._teardown(uid, None, sandboxes, containers)
-        elif pod.metadata.deletion_timestamp is not None:
-            if self._teardown(uid, pod, sandboxes, containers):
-                self._confirm_deletion(pod)
-            else:
-                self.enqueue(self.node_name, uid, 1.0)
-        else:
+        if pod is not None and pod.metadata.deletion_timestamp is None:
             self._sync_pod(pod, sandboxes, containers)
+            return
+        alive = any(c.state in ("running", "created", "unknown") for c in containers) or any(
+            sb.state == "ready" for sb in sandboxes)
+        if alive and self.terminator is not None:
+            # Stopping waits up to the grace period: do it off the sync workers, every pod at once.
+            with self._lock:
+                self._terminating.add(uid)
+            self.terminator.submit(self._terminate, uid, pod, sandboxes, containers)
+            return
+        if not self._teardown(uid, pod, sandboxes, containers):
+            self.enqueue(self.node_name, uid, 1.0)
+        elif pod is not None:
+            self._confirm_deletion(pod)
+
+    def _terminate(self, uid: str, pod: Pod | None, sandboxes: list[SandboxInfo],
+                   containers: list[ContainerInfo]) -> None:
+        try:
+            self._teardown(uid, pod, sandboxes, containers)
+        except Exception as e:
+            log.warning("%s: stopping pod %s failed: %s", self.node_name, uid, e)
+        finally:
+            with self._lock:
+                self._terminating.discard(uid)
+            self.enqueue(self.node_name, uid, 0)  # confirm the deletion / retry
 
     def _teardown(self, uid: str, pod: Pod | None, sandboxes: list[SandboxInfo],
                   containers: list[ContainerInfo]) -> bool:

@@ -72,13 +72,15 @@ class Backend:
 def backends() -> Iterator[list[Backend]]:
     port = random.randint(20000, 29000)
     made: list[Backend] = []
-    for i in range(3):
-        for _ in range(20):
-            try:
-                made.append(Backend(f"b{i}", f"127.0.0.{11 + i}", port))
-                break
-            except OSError:
-                port = random.randint(20000, 29000)
+    for _ in range(20):
+        try:
+            made = [Backend(f"b{i}", f"127.0.0.{11 + i}", port) for i in range(3)]
+            break
+        except OSError:  # taken on one of the addresses: another port for all three
+            for b in made:
+                b.close()
+            made = []
+            port = random.randint(20000, 29000)
     assert len(made) == 3
     yield made
     for b in made:
@@ -87,7 +89,8 @@ def backends() -> Iterator[list[Backend]]:
 
 @pytest.fixture
 def cluster(make_api_server: Any) -> Iterator[tuple[Client, ProxyThread]]:
-    first = random.randrange(40000, 60000, 100)
+    # NodePorts above the ephemeral range (32768-60999), where no outgoing connection can hold them
+    first = random.randrange(61000, 65400, 100)
     server = make_api_server(extra_args=["--service-node-port-range", f"{first}-{first + 99}"])
     client = Client(server.url)
     proxy = ProxyThread(server.url, None, NODE, "127.0.0.1", nodeport_addresses=("127.0.0.1",),
@@ -160,7 +163,7 @@ def test_node_port_round_robin_over_ready_endpoints(cluster: tuple[Client, Proxy
     svc = make_service(client, "web")
     set_endpoints(client, "web", [{"ip": b.ip} for b in backends], backends[0].port)
     port = node_port(svc)
-    wait_until(lambda: greet(port) != "", 2, "NodePort serves")
+    wait_until(lambda: greet(port) != "", 5, "NodePort serves")
     seen = Counter(greet(port) for _ in range(60))
     assert seen == {"b0": 20, "b1": 20, "b2": 20}
 
@@ -171,7 +174,7 @@ def test_endpoint_changes_apply_within_a_second(cluster: tuple[Client, ProxyThre
     svc = make_service(client, "web")
     port = node_port(svc)
     set_endpoints(client, "web", [{"ip": backends[0].ip}], backends[0].port)
-    wait_until(lambda: greet(port) == "b0", 2, "first endpoint")
+    wait_until(lambda: greet(port) == "b0", 5, "first endpoint")
     set_endpoints(client, "web", [{"ip": b.ip} for b in backends[1:]], backends[0].port)
     took = wait_until(lambda: {greet(port) for _ in range(4)} == {"b1", "b2"}, 1.0, "endpoint switch")
     assert took < 1.0
@@ -192,7 +195,7 @@ def test_established_connections_survive_changes(cluster: tuple[Client, ProxyThr
     svc = make_service(client, "web")
     port = node_port(svc)
     set_endpoints(client, "web", [{"ip": b.ip} for b in backends], backends[0].port)
-    wait_until(lambda: greet(port) != "", 2, "serving")
+    wait_until(lambda: greet(port) != "", 5, "serving")
     conn = socket.create_connection(("127.0.0.1", port), timeout=5)
     f = conn.makefile("rb")
     name = f.readline().decode().strip()
@@ -217,7 +220,7 @@ def test_large_transfer_and_half_close(cluster: tuple[Client, ProxyThread], back
     svc = make_service(client, "bulk")
     port = node_port(svc)
     set_endpoints(client, "bulk", [{"ip": backends[0].ip}], backends[0].port)
-    wait_until(lambda: greet(port) == "b0", 2, "serving")
+    wait_until(lambda: greet(port) == "b0", 5, "serving")
     payload = random.randbytes(8 * 1024 * 1024)
     with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
         received = bytearray()
@@ -240,7 +243,7 @@ def test_client_ip_affinity(cluster: tuple[Client, ProxyThread], backends: list[
                        sessionAffinityConfig={"clientIP": {"timeoutSeconds": 60}})
     port = node_port(svc)
     set_endpoints(client, "sticky", [{"ip": b.ip} for b in backends], backends[0].port)
-    wait_until(lambda: greet(port) != "", 2, "serving")
+    wait_until(lambda: greet(port) != "", 5, "serving")
     assert len({greet(port) for _ in range(20)}) == 1
 
 
@@ -250,7 +253,7 @@ def test_unreachable_backend_is_skipped(cluster: tuple[Client, ProxyThread], bac
     port = node_port(svc)
     dead = "127.0.0.99"  # nothing listens there: connection refused
     set_endpoints(client, "flaky", [{"ip": dead}, {"ip": backends[1].ip}], backends[0].port)
-    wait_until(lambda: greet(port) == "b1", 2, "serving")
+    wait_until(lambda: greet(port) == "b1", 5, "serving")
     assert {greet(port) for _ in range(10)} == {"b1"}
 
 
@@ -263,7 +266,7 @@ def test_endpoint_on_another_node_is_reached_through_its_published_port(
     set_endpoints(client, "remote", [{"ip": "172.31.250.2", "nodeName": "node-b"}], 80,
                   published=[{"ip": "172.31.250.2", "port": 80, "hostIP": backends[1].ip,
                               "hostPort": backends[1].port}])
-    wait_until(lambda: greet(port) == "b1", 2, "remote endpoint")
+    wait_until(lambda: greet(port) == "b1", 5, "remote endpoint")
 
 
 def test_udp_node_port(cluster: tuple[Client, ProxyThread], backends: list[Backend]) -> None:
@@ -286,3 +289,35 @@ def test_udp_node_port(cluster: tuple[Client, ProxyThread], backends: list[Backe
         assert rest == b"q%d" % i
         answers[name.decode()] += 1
     assert set(answers) == {"b0", "b1", "b2"}
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_event_loops_set_tcp_nodelay_on_both_relay_sockets(loop_kind: str) -> None:
+    """The relay relies on the loop's default TCP_NODELAY (it does not set it itself)."""
+    import asyncio
+
+    from mkube.kubelet.proxy.main import new_event_loop
+
+    seen: list[int] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+        server = await loop.create_server(Probe, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport, _ = await loop.create_connection(Probe, "127.0.0.1", port)
+        await asyncio.sleep(0.1)
+        transport.close()
+        server.close()
+
+    loop = new_event_loop() if loop_kind == "uvloop" else asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert len(seen) == 2 and all(seen)  # accepted and connected sockets

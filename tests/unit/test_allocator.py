@@ -322,7 +322,7 @@ def test_refusals_name_the_field_and_claim_nothing(allocs: ServiceAllocations, s
         {"name": "out", "port": 82, "protocol": "TCP", "nodePort": 20000}])
     with pytest.raises(Invalid) as exc:
         allocs.claim(bad)
-    messages = [c.to_dict()["message"] for c in exc.value.causes]
+    messages = [c.summary() for c in exc.value.causes]
     assert messages == [
         "spec.ports[1].nodePort: Invalid value: 30001: provided port is already allocated",
         "spec.ports[2].nodePort: Invalid value: 20000: provided port is not in the valid range. "
@@ -334,7 +334,7 @@ def test_refusals_name_the_field_and_claim_nothing(allocs: ServiceAllocations, s
                                     "10.96.0.0/24")):
         with pytest.raises(Invalid) as exc:
             allocs.claim(service("x", clusterIP=ip))
-        assert [c.to_dict()["message"] for c in exc.value.causes] == [f'spec.clusterIP: Invalid value: "{ip}": '
+        assert [c.summary() for c in exc.value.causes] == [f'spec.clusterIP: Invalid value: "{ip}": '
                                                                       f'{detail}']
 
 

@@ -291,3 +291,11 @@ def test_default_sans() -> None:
     assert len(sans) == len(set(sans))
     for ip in pki.local_ips():
         ipaddress.ip_address(ip)
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("10.0.0.1", True), ("fd00::1", True), ("api.example.com", True), ("*.example.com", True), ("vm1", True),
+    ("bad name", False), ("", False), ("-x.example.com", False), ("a..b", False), ("x" * 64 + ".com", False),
+])
+def test_san_values_are_checked(value: str, ok: bool) -> None:
+    assert (pki.san_error(value) is None) == ok

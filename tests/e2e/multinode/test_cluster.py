@@ -141,9 +141,10 @@ def hello_answer(cluster: Cluster, url: str, node: Node | None = None, timeout: 
     return match.group(1)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Sample:
-    at: float  # time.monotonic()
+    started: float  # time.monotonic()
+    ended: float
     url: str
     pod: str | None  # the answering pod, None on failure
     error: str = ""
@@ -151,18 +152,21 @@ class Sample:
 
 @dataclass
 class Sampler:
-    """Requests `urls` in turn from the host on a thread until stopped."""
+    """Requests each of `urls` from the host, one thread per URL (a request hanging on
+    one node does not hold up the others), until stopped."""
 
     cluster: Cluster
     urls: list[str]
     timeout: float = 10.0
     samples: list[Sample] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
 
     def __enter__(self) -> Sampler:
-        self._thread = threading.Thread(target=self._run, name="nodeport-sampler", daemon=True)
-        self._thread.start()
+        for url in self.urls:
+            thread = threading.Thread(target=self._run, args=(url,), name=f"sampler {url}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -170,19 +174,18 @@ class Sampler:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(self.timeout + 5)
+        for thread in self._threads:
+            thread.join(self.timeout + 5)
 
-    def _run(self) -> None:
-        i = 0
+    def _run(self, url: str) -> None:
         while not self._stop.is_set():
-            url = self.urls[i % len(self.urls)]
-            i += 1
+            started = time.monotonic()
             try:
-                self.samples.append(Sample(time.monotonic(), url, hello_answer(self.cluster, url,
-                                                                                timeout=self.timeout)))
+                pod: str | None = hello_answer(self.cluster, url, timeout=self.timeout)
+                error = ""
             except (AssertionError, Unreachable) as exc:
-                self.samples.append(Sample(time.monotonic(), url, None, str(exc)))
+                pod, error = None, str(exc)
+            self.samples.append(Sample(started, time.monotonic(), url, pod, error))  # list.append is atomic
             self._stop.wait(0.1)
 
     @property
@@ -469,10 +472,10 @@ def test_pushed_image_runs_on_all_three_nodes(hello: MkCluster) -> None:
                                for n in hello.nodes), 30, "the pods' containers removed")
 
 
-def _lose_node(hello: MkCluster, victim: Node, cut: Callable[[], None]) -> tuple[float, Sampler]:
-    """Make `victim` unreachable with `cut`, sampling the NodePort on the other nodes, and
-    wait until REPLICAS pods serve from the other nodes. Returns how long that took and
-    the samples (the sampler keeps running a few seconds after that)."""
+def _lose_node(hello: MkCluster, victim: Node, cut: Callable[[], None]) -> float:
+    """Make `victim` unreachable with `cut` while sampling the NodePort on the other
+    nodes; wait until REPLICAS pods serve from the other nodes and check that the
+    NodePort kept answering. Returns how long the pods took to serve elsewhere."""
     survivors = [n for n in hello.nodes if n is not victim]
     before = placement(serving(hello_pods(hello.client)))
     moved = {name for name, node in before.items() if node == victim.name}
@@ -503,22 +506,27 @@ def _lose_node(hello: MkCluster, victim: Node, cut: Callable[[], None]) -> tuple
     taints = {(t["key"], t["effect"]) for t in hello.node_obj(victim)["spec"].get("taints") or []}
     assert ("node.kubernetes.io/unreachable", "NoExecute") in taints, taints
 
-    samples, failures = sampler.samples, sampler.failures
+    samples, failures = list(sampler.samples), sampler.failures
+    updated = endpoints_updated[0]
+
+    def show(items: list[Sample]) -> list[tuple[float, float, str, str]]:
+        return [(round(s.started - start, 1), round(s.ended - start, 1), s.url, s.error) for s in items]
+
     print(f"{victim.name} lost: pods serving elsewhere after {took:.1f} s, endpoints updated after "
-          f"{endpoints_updated[0] - start:.1f} s; NodePort samples {len(samples)}, failed "
-          f"{[(round(s.at - start, 1), s.url, s.error) for s in failures]}")
-    # The NodePort kept answering on the surviving nodes: a few requests may have failed
-    # while the Endpoints still listed the lost node's pods, none afterwards.
-    settled_at = endpoints_updated[0] + 2.0  # the proxies' watches deliver the update
-    late = [s for s in failures if s.at > settled_at]
-    assert not late, [(round(s.at - start, 1), s.url, s.error) for s in late]
-    assert len(failures) <= 5, [(round(s.at - start, 1), s.url, s.error) for s in failures]
-    after = [s for s in samples if s.at > settled_at]
-    assert len(after) >= 5 and {s.url for s in after} == set(hello.nodeport_urls(survivors)), len(after)
-    # Between the cut and the end, the service answered throughout (no long gap).
-    ok_times = [start] + [s.at for s in samples if s.pod is not None and s.at > start]
-    gaps = [b - a for a, b in zip(ok_times, ok_times[1:], strict=False)]
-    assert max(gaps) < 12, f"NodePort unanswered for {max(gaps):.1f} s"
+          f"{updated - start:.1f} s; NodePort samples {len(samples)}, failed {show(failures)}")
+    # The NodePort kept answering on the surviving nodes. Requests made while the
+    # Endpoints still listed the lost node's pods may fail (a proxy gives up after trying
+    # a few unreachable backends); none made after the proxies saw the update.
+    window = updated + 1.0  # the proxies' watches deliver the Endpoints update
+    late = [s for s in failures if s.started > window]
+    assert not late, show(late)
+    assert len(failures) <= 5, show(failures)
+    during = [s for s in samples if start <= s.started <= updated]
+    ok_during = [s for s in during if s.pod is not None]
+    assert {s.url for s in ok_during} == set(hello.nodeport_urls(survivors)), show(during)
+    assert len(ok_during) >= len(during) / 2, show(during)
+    after = [s for s in samples if s.started > window]
+    assert {s.url for s in after} == set(hello.nodeport_urls(survivors)) and len(after) >= 10, show(after)
 
     # Final state: every survivor answers every time, only from the new set of pods.
     now = placement(serving(hello_pods(hello.client)))
@@ -526,7 +534,7 @@ def _lose_node(hello: MkCluster, victim: Node, cut: Callable[[], None]) -> tuple
         answers = {hello_answer(hello.cluster, url) for _ in range(2 * REPLICAS)}
         assert answers <= set(now), (url, answers, now)
         assert {now[p] for p in answers} == {n.name for n in survivors}, (url, answers, now)
-    return took, sampler
+    return took
 
 
 @pytest.mark.timeout(240)
@@ -534,7 +542,7 @@ def test_killed_agent_pods_move_and_nodeport_keeps_answering(hello: MkCluster) -
     hello.ensure_agents()
     hello.wait_settled()
     victim = hello.nodes[0]
-    took, _ = _lose_node(hello, victim, lambda: hello.kill_agent(victim))
+    took = _lose_node(hello, victim, lambda: hello.kill_agent(victim))
     assert took < RECOVERY_BUDGET, f"pods of {victim.name} back after {took:.1f} s"
     # The killed agent's containers keep running (as with Kubernetes) until it comes back.
     assert hello_uids_running_on(hello.cluster, victim)
@@ -554,7 +562,7 @@ def test_partitioned_node_pods_move_and_it_rejoins_clean(hello: MkCluster) -> No
     per_node = Counter(where.values())
     victim = max(hello.nodes, key=lambda n: (per_node[n.name], n.index))
     try:
-        took, _ = _lose_node(hello, victim, lambda: hello.cluster.cut_link(victim))
+        took = _lose_node(hello, victim, lambda: hello.cluster.cut_link(victim))
         assert took < RECOVERY_BUDGET, f"pods of {victim.name} back after {took:.1f} s"
         # Cut off, the node still runs its old containers: nobody could tell it.
         assert sum(hello_uids_running_on(hello.cluster, victim).values()) == per_node[victim.name]
