@@ -11,7 +11,9 @@ runtime); what costs threads, sockets or memory per process is shared:
   one worker at a time; failures retry with per-key back-off);
 - one APScheduler (coalesce, max_instances=1) for heartbeats (Lease renewals), node
   status, runtime relists (PLEG), periodic resyncs and housekeeping;
-- one probe scheduler and one HTTP server (logs/exec), which finds the pod's node.
+- one probe scheduler, one pool for graceful stops of deleted pods, and one HTTP server
+  (logs/exec), which finds the pod's node;
+- hollow nodes share a few event recorders (their events name no source host).
 """
 
 from __future__ import annotations

@@ -10,14 +10,16 @@ runs at most one sync per pod at a time):
    grace period recorded on its containers, then removed with its directory; a pod with
    deletionTimestamp is stopped with min(deletionGracePeriodSeconds,
    terminationGracePeriodSeconds), removed, then confirmed with DELETE
-   gracePeriodSeconds=0 (precondition uid);
+   gracePeriodSeconds=0 (precondition uid). Graceful stops run on the `terminator` pool,
+   so deleting many pods waits one grace period, not one per worker round;
 3. otherwise volumes are set up, `podsync.plan` decides (restart policies,
    CrashLoopBackOff, init containers, liveness kills), `podsync.execute` acts through a
    `PodRuntime` that records events and adds the service environment;
 4. the status is computed from a fresh listing (`status.compute_pod_status`) and written
    through `pods/{name}/status` (merge patch, uid precondition) only when it changed;
 5. probe workers follow the running containers; the pod is requeued when a back-off
-   expires or a waiting state needs refreshing.
+   expires or a waiting state needs refreshing. A sync that found nothing to do records
+   a fingerprint of its inputs; resyncs with the same fingerprint stop after the listing.
 """
 
 from __future__ import annotations

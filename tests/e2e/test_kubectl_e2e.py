@@ -196,6 +196,10 @@ def test_logs_follow_and_delete_waits_for_the_kubelet(cluster: Cluster, busybox_
     assert cluster.ok("run", "sleeper", f"--image={busybox_image}", "--", "sleep", "3600") == "pod/sleeper created\n"
     wait_for(lambda: cluster.ok("get", "pod", "sleeper", "-o", "jsonpath={.status.phase}") == "Running" or None,
              60, "sleeper to run")
+    # exec runs through the API server and the node's kubelet; the exit code comes back
+    assert cluster.ok("exec", "sleeper", "--", "sh", "-c", "echo hi from $(hostname)") == "hi from sleeper\n"
+    r = cluster.kubectl("exec", "sleeper", "--", "sh", "-c", "exit 3")
+    assert r.code == 3
     started = time.monotonic()
     r = cluster.kubectl("delete", "pod", "sleeper", "--grace-period=2")
     assert (r.code, r.out) == (0, 'pod "sleeper" deleted\n')

@@ -564,7 +564,9 @@ def test_pod_log_is_proxied_to_the_kubelet(client: httpx.Client) -> None:
     r = client.get(object_url("", "Pod", "stranded", sub="log"))
     assert r.status_code == 503 and r.json()["reason"] == "ServiceUnavailable"
     r = client.post(object_url("", "Pod", "stranded", sub="exec"))
-    assert r.status_code == 400 and r.json()["kind"] == "Status"
+    assert r.status_code == 400 and "at least 1 command" in r.json()["message"]
+    r = client.post(object_url("", "Pod", "stranded", sub="exec"), params={"command": ["true"]})
+    assert r.status_code == 503 and r.json()["reason"] == "ServiceUnavailable"
 
 
 # ---------------------------------------------------------------- durability

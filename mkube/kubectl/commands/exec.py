@@ -2,10 +2,10 @@
 
 Real kubectl upgrades the connection (SPDY/WebSocket) to stream stdin/stdout/stderr. mkube
 uses a plain request instead: POST /api/v1/namespaces/NS/pods/NAME/exec with the command
-and container as query parameters (`command` repeated, as kubectl sends them), and the
-answer body is the command's output, streamed to stdout as it arrives. Interactive
-sessions (-i/-t) are not supported yet. The command's exit code is not carried back (the
-API server's exec endpoint does not exist yet; agree on a trailer or Status then).
+and container as query parameters (`command` repeated, as kubectl sends them); the API
+server has the node's kubelet run it to completion and answers
+{"kind": "ExecResult", "exitCode": N, "output": "..."}. mkubectl prints the output and
+exits with the command's exit code. Interactive sessions (-i/-t) are not supported.
 """
 
 from __future__ import annotations
@@ -53,16 +53,12 @@ def exec_command(kube: Kube, pod_name: str, command: tuple[str, ...], container:
     path = f"/api/v1/namespaces/{kube.namespace}/pods/{name}/exec"
     params: dict[str, Any] = {"command": list(command), "container": container, "stdout": "true",
                               "stderr": "true"}
-    # Client.request() has neither repeated query parameters nor streaming; _send has both
-    # (httpx takes a list for a repeated key). See the module docstring.
-    resp = kube.client._send("POST", path, params=params, stream=True,
+    # Client.request() has no repeated query parameters; _send has (httpx takes a list).
+    resp = kube.client._send("POST", path, params=params,
                              timeout=httpx.Timeout(kube.settings.request_timeout, read=None))
-    out = sys.stdout.buffer
-    try:
-        for chunk in resp.iter_bytes():
-            out.write(chunk)
-            out.flush()
-    except httpx.TransportError as e:
-        raise CommandError(f"exec stream broke: {e or type(e).__name__}") from None
-    finally:
-        resp.close()
+    result = resp.json()
+    sys.stdout.write(str(result.get("output", "")))
+    sys.stdout.flush()
+    code = int(result.get("exitCode", 0))
+    if code:
+        raise SystemExit(code)
