@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -229,9 +230,6 @@ def floor(api: Any, image: str, n: int, workers: int) -> dict[str, Any]:
     return {"containers": n, "workers": workers, "wall_s": wall, **stats(lat)}
 
 
-def keep_work(work: Path) -> None:
-    print(f"logs in {work}")
-
 
 def kubelet_phase(url: str, work: Path, image: str, n: int, workers: int, extra: list[str]) -> dict[str, Any]:
     node = f"bench-{RUN_ID}"
@@ -324,6 +322,7 @@ def main() -> None:
     ap.add_argument("--hollow-nodes", type=int, default=200)
     ap.add_argument("--hollow-pods", type=int, default=6000)
     ap.add_argument("--skip-docker", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, API server data)")
     ap.add_argument("--kubelet-arg", action="append", default=[], help="extra kubelet flag (repeatable)")
     ap.add_argument("--skip-hollow", action="store_true")
     ap.add_argument("--json", default=str(REPO / "bench" / "results" / "startup.json"))
@@ -333,6 +332,7 @@ def main() -> None:
     api_proc, url = start_apiserver(work)
     results: dict[str, Any] = {"benchmark": "startup", "machine": {"cpus": os.cpu_count(),
                                                                   "python": platform.python_version()}}
+    ok = False
     try:
         if not opts.skip_docker:
             dc = docker.from_env()
@@ -344,8 +344,13 @@ def main() -> None:
                                 "p99": results["kubelet"]["p99_s"] / results["floor"]["p99_s"]}
         if not opts.skip_hollow:
             results["hollow"] = hollow_phase(url, work, opts.hollow_nodes, opts.hollow_pods)
+        ok = True
     finally:
         api_proc.stop()
+        if ok and not opts.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"logs and data in {work}")
 
     print(f"{'case':34} {'p50 s':>7} {'p99 s':>7} {'max s':>7} {'wall s':>7}")
     if "floor" in results:

@@ -6,7 +6,9 @@ Like kube-apiserver: at start (and every `REPAIR_INTERVAL_SECONDS`) the server
   CIDR (reserved for it), port 443 "https" -> this server's port, no selector;
 - makes sure the Endpoints `default/kubernetes` lists this server's address
   (`advertise_address`, else the bind address, else the default route's address when
-  bound to all interfaces). Several API servers sharing one database each add theirs.
+  bound to all interfaces). On SQLite (one server) it is the only address; several API
+  servers sharing PostgreSQL each add theirs (an address that goes away stays listed:
+  there is no per-server lease yet).
 
 `install(store, options)` wraps the store (services.AllocatingStore); `start_jobs`
 runs the first pass and schedules the rest (APScheduler, coalesce, max_instances=1).
@@ -148,7 +150,9 @@ def ensure_kubernetes_endpoints(store: Store, options: ApiServerOptions) -> None
                     continue
                 raise
         subsets = current.get("subsets") or []
-        ips = sorted({a.get("ip") for s in subsets for a in s.get("addresses") or [] if a.get("ip")} | {address})
+        ips = [address]
+        if options.effective_datastore_url.startswith("postgres"):  # other servers may share the database
+            ips = sorted({a.get("ip") for s in subsets for a in s.get("addresses") or [] if a.get("ip")} | {address})
         want = [{"addresses": [{"ip": ip} for ip in ips], "ports": [port]}]
         if subsets == want:
             return

@@ -14,7 +14,8 @@ runs at most one sync per pod at a time):
    so deleting many pods waits one grace period, not one per worker round;
 3. otherwise volumes are set up, `podsync.plan` decides (restart policies,
    CrashLoopBackOff, init containers, liveness kills), `podsync.execute` acts through a
-   `PodRuntime` that records events and adds the service environment;
+   `PodRuntime` that records events and adds the service environment (graceful kills of
+   a live pod's containers also run on the `terminator` pool, then the pod is synced again);
 4. the status is computed from a fresh listing (`status.compute_pod_status`) and written
    through `pods/{name}/status` (merge patch, uid precondition) only when it changed;
 5. probe workers follow the running containers; the pod is requeued when a back-off
@@ -27,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -340,6 +341,16 @@ class Kubelet:
                 self._terminating.discard(uid)
             self.enqueue(self.node_name, uid, 0)  # confirm the deletion / retry
 
+    def _run_kills(self, uid: str, kills: Sequence[podsync.Action]) -> None:
+        try:
+            podsync.execute(kills, None, self.runtime, now=self.clock())
+        except Exception as e:
+            log.warning("%s: stopping containers of pod %s failed: %s", self.node_name, uid, e)
+        finally:
+            with self._lock:
+                self._terminating.discard(uid)
+            self.enqueue(self.node_name, uid, 0)
+
     def _teardown(self, uid: str, pod: Pod | None, sandboxes: list[SandboxInfo],
                   containers: list[ContainerInfo]) -> bool:
         """Stop (gracefully) and remove everything of the pod; True when nothing is left."""
@@ -428,6 +439,16 @@ class Kubelet:
         actions = podsync.plan(pod, sandboxes, containers, now, self.backoff, unhealthy=unhealthy)
         if pod.status.phase in TERMINAL_PHASES:  # a finished pod never runs anything again
             actions = [a for a in actions if isinstance(a, KillContainer | KillSandbox)]
+        if self.terminator is not None and any(isinstance(a, KillContainer) and a.grace_s > 0 for a in actions):
+            # A graceful kill (liveness, changed spec, dead sandbox) may take the whole grace
+            # period: run the kills off the sync workers, then sync again to start replacements.
+            self._kill_events(pod, actions, kinds)
+            kills = [a for a in actions if isinstance(a, KillContainer | KillSandbox)]
+            with self._lock:
+                self._terminating.add(uid)
+                self._settled.pop(uid, None)
+            self.terminator.submit(self._run_kills, uid, kills)
+            return
         starting = any(isinstance(a, StartContainer | CreateSandbox) for a in actions)
         volume_paths: dict[str, str] = {}
         mount_error: str | None = None

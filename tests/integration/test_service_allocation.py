@@ -181,3 +181,31 @@ def test_allocation_records_are_not_served(client: httpx.Client) -> None:
     for path in ("/apis/mkube.io/v1/allocations", "/api/v1/allocations",
                  "/apis/mkube.io/v1/namespaces/default/allocations"):
         assert client.get(path).status_code == 404
+
+
+@pytest.mark.postgres
+def test_two_api_servers_on_one_postgres_never_share_a_value(make_api_server: Any, postgres_db_url: str) -> None:
+    servers = [make_api_server(datastore_url=postgres_db_url, extra_args=["--service-node-port-range", "30000-30199"])
+               for _ in range(2)]
+
+    def create(i: int) -> Obj:
+        with httpx.Client(base_url=servers[i % 2].url, timeout=60) as c:
+            r = c.post(SVC, json=nodeport_service(f"pg-{i}"))
+            assert r.status_code == 201, r.text
+            return r.json()  # type: ignore[no-any-return]
+
+    def want_30080(i: int) -> int:
+        with httpx.Client(base_url=servers[i % 2].url, timeout=60) as c:
+            return c.post(SVC, json=nodeport_service(f"want-{i}", node_port=30080)).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = sorted(pool.map(want_30080, range(16)))  # one requested port, raced on both servers
+        created = list(pool.map(create, range(64)))
+    assert codes == [201] + [422] * 15
+    ports = [p for s in created for p in node_ports(s)]
+    ips = [s["spec"]["clusterIP"] for s in created]
+    assert len(set(ports)) == len(ports) == 64 and 30080 not in ports
+    assert len(set(ips)) == 64
+    with httpx.Client(base_url=servers[0].url, timeout=30) as c:
+        kubernetes = [s for s in all_services(c) if s["metadata"]["name"] == "kubernetes"]
+        assert len(kubernetes) == 1 and kubernetes[0]["spec"]["clusterIP"] == "10.96.0.1"

@@ -436,7 +436,8 @@ def _age(store: Store, name: str, timestamp: str = "2000-01-01T00:00:00Z") -> No
 
 def test_repair_frees_leaks_after_grace_and_reclaims_missing(astore: AllocatingStore, store: Store,
                                                             allocs: ServiceAllocations) -> None:
-    live = astore.create("services", "default", "live", service("live", type="NodePort"))
+    live = astore.create("services", "default", "live", service("live", type="NodePort", ports=[
+        {"port": 80, "protocol": "TCP", "nodePort": 30001}]))
     ip, np = live["spec"]["clusterIP"], live["spec"]["ports"][0]["nodePort"]
     # a leak: claimed for a Service whose write never happened
     allocs.node_ports.allocate("30009", owner("crashed"))

@@ -73,9 +73,18 @@ def run(server: str, token: str | None, node_name: str, node_ip: str | None = No
         for inf in (services, endpoints):
             inf.stop()
         client.close()
-        with contextlib.suppress(Exception):
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+        _close_loop(loop)
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is left (connects in flight, UDP sweepers) and close the loop."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    with contextlib.suppress(Exception):
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
 
 
 async def _serve(proxier: Proxier, informers: Sequence[Informer[Any]], stop: threading.Event,
