@@ -419,21 +419,24 @@ def _wait_node_ready(info: ServerInfo, node_name: str, timeout: float) -> None:
 
 @main.command("reset")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option("--node-name", default=socket.gethostname(), show_default=True,
+              help="Remove the containers of this node (the kubelet labels them io.mkube.node.name).")
 @click.option("--docker-host", default=None)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask.")
-def reset_command(data_dir: Path, docker_host: str | None, yes: bool) -> None:
-    """Remove every container mkube made (label io.mkube.type) and the state in --data-dir."""
+def reset_command(data_dir: Path, node_name: str, docker_host: str | None, yes: bool) -> None:
+    """Remove the containers mkube ran for --node-name and the state in --data-dir."""
     import docker
 
     client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
-    containers = client.containers.list(all=True, filters={"label": "io.mkube.type"})
+    # only this node's: other clusters (or tests) may share the Docker engine
+    containers = client.containers.list(all=True, filters={"label": f"io.mkube.node.name={node_name}"})
     if not yes:
-        click.confirm(f"Remove {len(containers)} mkube container(s) and {data_dir}?", abort=True)
+        click.confirm(f"Remove {len(containers)} container(s) of node {node_name} and {data_dir}?", abort=True)
     for container in containers:
         container.remove(force=True)
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    click.echo(f"mkube: removed {len(containers)} container(s) and {data_dir}")
+    click.echo(f"mkube: removed {len(containers)} container(s) of node {node_name} and {data_dir}")
 
 
 def _passthrough(name: str, module: str, doc: str) -> None:
