@@ -8,7 +8,8 @@
 # (localhost:5000) -> `mkube up` (in the background) -> `mkubectl create -f manifests/hello.yaml`
 # -> `mkubectl expose deployment hello --port 80 --type NodePort` -> rollout status -> curl.
 #
-# Environment: MKUBE_DATA_DIR (default ~/.mkube), MKUBE_PORT (6443), MKUBE_KUBELET_PORT (10250).
+# Environment: MKUBE_DATA_DIR (default ~/.mkube), MKUBE_PORT (6443), MKUBE_KUBELET_PORT (10250),
+# MKUBE_NODE_NAME (the node's name, passed as --node-name; default: the hostname).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib/deps.sh
@@ -18,6 +19,8 @@ MKUBE_LOG_PREFIX=demo
 data="${MKUBE_DATA_DIR:-$HOME/.mkube}"
 port="${MKUBE_PORT:-6443}"
 kubelet_port="${MKUBE_KUBELET_PORT:-10250}"
+node_args=()
+[ -n "${MKUBE_NODE_NAME:-}" ] && node_args=(--node-name "$MKUBE_NODE_NAME")
 pidfile="$data/mkube.pid"
 export KUBECONFIG="$data/kubeconfig.yaml"
 mkubectl=.venv/bin/mkubectl
@@ -29,7 +32,7 @@ if [ "${1:-}" = "down" ]; then
         pid=$(cat "$pidfile")
         kill -TERM "$pid"
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        mkube_log "cluster stopped (containers keep running; '.venv/bin/mkube reset --data-dir $data' removes them)"
+        mkube_log "cluster stopped (containers keep running; '.venv/bin/mkube reset --data-dir $data${node_args[*]:+ ${node_args[*]}}' removes them)"
     else
         mkube_log "no cluster running from $data"
     fi
@@ -51,7 +54,7 @@ if running; then
 else
     mkube_log "starting a one-node cluster (log: $data/mkube.log)"
     nohup .venv/bin/mkube up --data-dir "$data" --port "$port" --kubelet-port "$kubelet_port" \
-        >"$data/mkube.log" 2>&1 &
+        ${node_args[@]+"${node_args[@]}"} >"$data/mkube.log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 600); do
         grep -q "one-node cluster ready" "$data/mkube.log" 2>/dev/null && break

@@ -342,7 +342,7 @@ def test_full_stack_deployment_behind_node_port_and_cluster_ip(
         client.create(Deployment.from_dict(body))
 
         wait_for(lambda: len(ready_addresses(client, "hello")) == 3, 120, "3 ready endpoints", interval=0.3)
-        pods = {p.metadata.name for p in client.list(Pod, "default", label_selector="app=hello").items}
+        pods = {p.metadata.name or "" for p in client.list(Pod, "default", label_selector="app=hello").items}
         wait_for(lambda: http_get("127.0.0.1", node_port), 5, "the NodePort")
         seen = {served_by(http_get("127.0.0.1", node_port)) for _ in range(60)}
         assert seen == pods

@@ -91,7 +91,7 @@ def test_requested_values_are_checked_against_the_ranges(client: httpx.Client) -
     assert r.status_code == 422
     assert ("spec.ports[0].nodePort: Invalid value: 20000: provided port is not in the valid range. "
             "The range of valid ports is 30000-32767") in r.json()["message"]
-    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ip"},
+    body: Obj = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ip"},
             "spec": {"clusterIP": "10.0.0.1", "ports": [{"port": 80}]}}
     r = client.post(SVC, json=body)
     assert r.status_code == 422

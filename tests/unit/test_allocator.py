@@ -4,6 +4,7 @@ repair. Runs on an in-memory Store and on the real SqlStore (a temp SQLite file)
 
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
 import uuid
@@ -113,7 +114,7 @@ class MemStore:
     def current_revision(self) -> int:
         return self._rev
 
-    def changes_since(self, revision: int, resource: str | None = None) -> list[Change]:
+    def changes_since(self, revision: int, resource: str | None = None) -> builtins.list[Change]:
         return []
 
     def compact(self, keep: int) -> int:

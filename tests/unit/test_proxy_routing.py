@@ -187,6 +187,7 @@ def test_affinity_forgets_clients_of_removed_backends_and_retries_elsewhere() ->
     bal = Balancer()
     bal.update([B1, B2], 100.0)
     chosen = bal.pick("a")
+    assert chosen is not None
     other = B2 if chosen == B1 else B1
     assert bal.pick("a", exclude=[chosen]) == other  # connect to `chosen` failed: retried elsewhere
     assert bal.pick("a") == other  # and now sticky there
