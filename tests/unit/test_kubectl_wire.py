@@ -75,7 +75,8 @@ def test_get_asks_for_a_table(api: Api, capsys: pytest.CaptureFixture[str]) -> N
 
 def test_exec_posts_command_and_container(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
     api.answers[("GET", "/api/v1/namespaces/default/pods/p")] = POD
-    api.answers[("POST", "/api/v1/namespaces/default/pods/p/exec")] = "file1\nfile2\n"
+    api.answers[("POST", "/api/v1/namespaces/default/pods/p/exec")] = {
+        "kind": "ExecResult", "apiVersion": "v1", "exitCode": 0, "output": "file1\nfile2\n"}
     assert mk("exec", "p", "-c", "side", "--", "ls", "-l", "/tmp") == 0
     req = api.seen[-1]
     assert req.method == "POST"
@@ -83,6 +84,13 @@ def test_exec_posts_command_and_container(api: Api, capsys: pytest.CaptureFixtur
     assert (req.url.params["container"], req.url.params["stdout"], req.url.params["stderr"]) == (
         "side", "true", "true")
     assert capsys.readouterr().out == "file1\nfile2\n"
+
+
+def test_exec_exits_with_the_commands_exit_code(api: Api) -> None:
+    api.answers[("GET", "/api/v1/namespaces/default/pods/p")] = POD
+    api.answers[("POST", "/api/v1/namespaces/default/pods/p/exec")] = {
+        "kind": "ExecResult", "apiVersion": "v1", "exitCode": 3, "output": ""}
+    assert mk("exec", "p", "-c", "side", "--", "false") == 3
 
 
 def test_logs_parameters(api: Api, capsys: pytest.CaptureFixture[str]) -> None:

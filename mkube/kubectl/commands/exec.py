@@ -18,7 +18,7 @@ import httpx
 
 from mkube.kubectl import fetch, polymorphic, resources
 from mkube.kubectl.context import Kube
-from mkube.kubectl.errors import CommandError
+from mkube.kubectl.errors import CommandError, ExitError
 from mkube.kubectl.output import err
 
 
@@ -61,4 +61,4 @@ def exec_command(kube: Kube, pod_name: str, command: tuple[str, ...], container:
     sys.stdout.flush()
     code = int(result.get("exitCode", 0))
     if code:
-        raise SystemExit(code)
+        raise ExitError(code)
