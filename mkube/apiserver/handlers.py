@@ -49,9 +49,16 @@ async def read_object(r: ResourceRequest) -> tuple[Obj, list[str]]:
     warnings to send (unknown fields under fieldValidation=Warn)."""
     mode = r.field_validation
     raw = await bodies.read_body(r.request, r.ctx.options.max_request_body_bytes)
-    body = bodies.decode_object(raw, bodies.media_type(r.request), strict=mode == "Strict")
-    check_type_meta(r.rt, body)
-    return body, unknown_field_warnings(r.rt, body, mode)
+    try:
+        body = bodies.decode_object(raw, bodies.media_type(r.request), strict=mode == "Strict")
+        check_type_meta(r.rt, body)
+        return body, unknown_field_warnings(r.rt, body, mode)
+    except BadRequest as e:
+        if not e.message.startswith("strict decoding error"):
+            raise
+        # the wording of Kubernetes' create/update decoder, which kubectl users see verbatim
+        raise BadRequest(f'{r.rt.kind} in version "{r.rt.version}" cannot be handled as a {r.rt.kind}: '
+                         f"{e.message}", causes=e.causes) from None
 
 
 def unknown_field_warnings(rt: ResourceType, body: Obj, mode: str, known: set[str] | None = None) -> list[str]:

@@ -28,7 +28,7 @@ from mkube.api.types import (
 )
 from mkube.controllers.podutil import is_pod_ready, is_pod_terminal
 
-#: Annotation on Endpoints: JSON list of {"ip", "port", "hostIP", "hostPort"}, one entry per
+#: Annotation on Endpoints: JSON list of {"ip", "port", "hostIP", "hostPort", "nodeName"}, one entry per
 #: (address, port) of the subsets whose pod publishes that container port on its node
 #: (pod `status.publishedPorts`; hostIP is the published hostIP or else the pod's
 #: `status.hostIP`). Sorted by (ip, port, hostIP, hostPort). The proxy connects to
@@ -155,7 +155,11 @@ def published_entries(subsets: Sequence[EndpointSubset], pods: Iterable[Pod]) ->
                     if not host_ip or (uid, port.port) in seen:
                         continue
                     seen.add((uid, port.port))
-                    out.append({"ip": addr.ip, "port": port.port, "hostIP": host_ip, "hostPort": pub.host_port})
+                    entry: dict[str, str | int] = {"ip": addr.ip, "port": port.port, "hostIP": host_ip,
+                                                   "hostPort": pub.host_port}
+                    if pod.spec.node_name:
+                        entry["nodeName"] = pod.spec.node_name
+                    out.append(entry)
     out.sort(key=lambda e: (str(e["ip"]), int(e["port"]), str(e["hostIP"]), int(e["hostPort"])))
     return out
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -114,6 +115,7 @@ def demo(docker_cleanup: DockerCleanup, registry: str, tmp_path: Path) -> Iterat
                 os.kill(pid, signal.SIGTERM)
         for pgid in d.groups:
             _stop_group(pgid)
+        shutil.rmtree(checkout / ".venv", ignore_errors=True)  # 400 MB; pytest keeps 3 tmp dirs
         # docker_cleanup (requested first, so finalized last) removes the node's containers
 
 

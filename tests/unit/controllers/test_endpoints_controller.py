@@ -64,7 +64,8 @@ def test_endpoints_follow_pods(h: Harness) -> None:
     assert [(p.name, p.port) for p in subset.ports or []] == [("http", 8080)]
     assert (ep.metadata.labels or {}) == {"team": "a"}
     published = json.loads((ep.metadata.annotations or {})[PUBLISHED_ANNOTATION])
-    assert {"ip": a.status.pod_ip, "port": 8080, "hostIP": "192.168.1.1", "hostPort": 30001} in published
+    assert {"ip": a.status.pod_ip, "port": 8080, "hostIP": "192.168.1.1", "hostPort": 30001,
+            "nodeName": a.spec.node_name} in published
     # b becomes ready: it moves to addresses
     h.make_ready([h.client.get(Pod, "b", "default")])
     h.run()

@@ -95,7 +95,7 @@ def test_published_annotation() -> None:
     subsets = build_subsets(svc, [a, b, c])
     entries = json.loads(published_annotation(subsets, [a, b, c]) or "[]")
     # pod IPs are per-node: both pods have 172.17.0.2 and both are listed
-    assert entries == [{"ip": "172.17.0.2", "port": 8080, "hostIP": "192.168.0.1", "hostPort": 31001},
-                       {"ip": "172.17.0.2", "port": 8080, "hostIP": "192.168.9.9", "hostPort": 31002}]
-    assert all(set(e) == {"ip", "port", "hostIP", "hostPort"} for e in entries)
+    # nodeName tells the proxy apart two pods with the same IP on different nodes
+    assert entries == [{"ip": "172.17.0.2", "port": 8080, "hostIP": "192.168.0.1", "hostPort": 31001, "nodeName": "n1"},
+                       {"ip": "172.17.0.2", "port": 8080, "hostIP": "192.168.9.9", "hostPort": 31002, "nodeName": "n2"}]
     assert published_annotation(build_subsets(svc, [c]), [c]) is None
