@@ -195,3 +195,16 @@ def test_affinity_forgets_clients_of_removed_backends_and_retries_elsewhere() ->
     assert bal.pick("a") == chosen
     bal.update([B1, B2], None)  # affinity switched off
     assert bal.sticky_clients() == 0
+
+
+def test_backends_that_just_failed_go_last_until_the_hold_expires() -> None:
+    now = [100.0]
+    a, b, c = Backend("10.0.0.1", 80), Backend("10.0.0.2", 80), Backend("10.0.0.3", 80)
+    bal = Balancer(clock=lambda: now[0])
+    bal.update([a, b, c], None)
+    bal.mark_down(a)
+    bal.mark_down(b)
+    assert {bal.pick(None) for _ in range(6)} == {c}  # new connections skip the dead ones
+    assert bal.pick(None, exclude=[c]) in (a, b)  # but a marked backend beats no backend
+    now[0] += 6.0  # the hold is over: round robin over all again
+    assert {bal.pick(None) for _ in range(6)} == {a, b, c}

@@ -217,6 +217,9 @@ class _Sticky:
     last_used: float
 
 
+DOWN_HOLD_SECONDS = 5.0
+
+
 @dataclass
 class Balancer:
     """Round-robin over backends with optional ClientIP affinity. Thread-safe."""
@@ -228,6 +231,7 @@ class Balancer:
     _sticky: dict[str, _Sticky] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _picks: int = 0
+    _down: dict[Backend, float] = field(default_factory=dict)  # backend -> avoid until (clock)
 
     def update(self, backends: Sequence[Backend], affinity_timeout: float | None) -> bool:
         """Replace the backends; True if anything changed. Sticky clients whose backend
@@ -267,11 +271,17 @@ class Balancer:
                 del self._sticky[client_ip]  # type: ignore[arg-type]
             chosen: Backend | None = None
             n = len(self.backends)
-            for i in range(n):
-                candidate = self.backends[(self._next + i) % n]
-                if candidate not in skip:
-                    chosen = candidate
-                    self._next = (self._next + i + 1) % n
+            # backends that failed a moment ago go last: after a node is lost, new
+            # connections stop paying a connect timeout per dead backend
+            down = {b for b, until in self._down.items() if until > now}
+            for avoid in (skip | down, skip):
+                for i in range(n):
+                    candidate = self.backends[(self._next + i) % n]
+                    if candidate not in avoid:
+                        chosen = candidate
+                        self._next = (self._next + i + 1) % n
+                        break
+                if chosen is not None:
                     break
             if chosen is not None and client_ip and self.affinity_timeout:
                 self._sticky[client_ip] = _Sticky(chosen, now)
@@ -279,6 +289,13 @@ class Balancer:
             if self._picks % 1024 == 0 and self._sticky:
                 self._expire(now)
             return chosen
+
+    def mark_down(self, backend: Backend, seconds: float = DOWN_HOLD_SECONDS) -> None:
+        """`backend` refused or timed out: prefer the others for `seconds`."""
+        with self._lock:
+            now = self.clock()
+            self._down = {b: t for b, t in self._down.items() if t > now}
+            self._down[backend] = now + seconds
 
     def _expire(self, now: float) -> None:
         timeout = self.affinity_timeout or 0.0

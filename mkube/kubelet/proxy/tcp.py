@@ -186,13 +186,15 @@ class _Client(asyncio.Protocol):
                 break
             tried.append(backend)
             targets = [(backend.host, backend.port)] + ([backend.fallback] if backend.fallback else [])
-            for host, port in targets:
+            for index, (host, port) in enumerate(targets):
                 upstream = _Upstream(self)
                 try:
                     async with asyncio.timeout(self.connect_timeout):  # no extra task, unlike wait_for
                         await loop.create_connection(_factory(upstream), host, port)
                 except (OSError, TimeoutError) as exc:
                     log.debug("%s: backend %s:%s failed: %s", self.label, host, port, exc)
+                    if index == len(targets) - 1:
+                        balancer.mark_down(backend)
                     continue
                 if self.closed:  # the client went away meanwhile
                     if upstream.transport is not None:
