@@ -109,14 +109,15 @@ def test_real_kubectl_user_flow(up_cluster: Cluster, docker_cleanup: DockerClean
     bad.write_text(hello_deployment(hello_image).replace("name: hello\n", "name: typo\n", 1)
                    .replace("spec:\n  replicas", "spec:\n  foo: bar\n  replicas"))
     r = kubectl(c, "apply", "-f", str(bad))
-    assert r.code != 0 and r.out == "", r.out
-    assert f'error when creating "{bad}"' in r.err and 'unknown field "spec.foo"' in r.err, r.err
+    assert (r.code, r.out, r.err) == (1, "", f'Error from server (BadRequest): error when creating "{bad}": '
+                                      'Deployment in version "v1" cannot be handled as a Deployment: '
+                                      'strict decoding error: unknown field "spec.foo"\n')
     r = kubectl(c, "get", "deployment", "typo")
     assert (r.code, r.err) == (1, 'Error from server (NotFound): deployments.apps "typo" not found\n')
     generation = ok(c, "get", "deployment", "hello", "-o", "jsonpath={.metadata.generation}")
     bad.write_text(manifest.read_text().replace("spec:\n  replicas", "spec:\n  foo: bar\n  replicas"))
     r = kubectl(c, "apply", "-f", str(bad))
-    assert r.code != 0 and 'unknown field "spec.foo"' in r.err, r.err
+    assert r.code == 1 and f'error when patching "{bad}": strict decoding error: unknown field "spec.foo"' in r.err, r.err
     assert ok(c, "get", "deployment", "hello", "-o", "jsonpath={.metadata.generation}") == generation
 
     # get: the server's Table (NAME READY STATUS RESTARTS AGE), -o wide adds the node

@@ -1,5 +1,8 @@
 """The API server over real HTTP: CRUD for every kind, concurrency control, deletion
-semantics, namespaces, selectors and paging, watches, Tables, discovery, durability."""
+semantics, namespaces, selectors and paging, watches, Tables, discovery, durability.
+
+Most tests share one server (`client`), each in its own fresh `namespace`; the ones that
+need flags or restart/kill the server start their own."""
 
 from __future__ import annotations
 
@@ -29,8 +32,9 @@ MERGE = {"Content-Type": "application/merge-patch+json"}
 
 
 @pytest.fixture
-def client(api_server: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api_server.url, timeout=30) as c:
+def client(shared_api_server: Any) -> Iterator[httpx.Client]:
+    """HTTP to the shared API server; the test works in its own `namespace`."""
+    with httpx.Client(base_url=shared_api_server.url, timeout=30) as c:
         yield c
 
 
@@ -47,21 +51,24 @@ def rv(obj: Obj) -> int:
 # ---------------------------------------------------------------- CRUD per kind
 
 @pytest.mark.parametrize("kind", [rt.kind for rt in RESOURCES])
-def test_crud_every_kind(client: httpx.Client, kind: str) -> None:
+def test_crud_every_kind(client: httpx.Client, namespace: str, kind: str) -> None:
     rt = rt_of(kind)
-    name = f"crud-{kind.lower()}"
-    created = create(client, kind, sample(kind, name))
+    name = f"crud-{kind.lower()}" if rt.namespaced else f"{namespace}-crud"  # cluster-wide: unique
+    obj = sample(kind, name)
+    if kind == "Event":
+        obj["involvedObject"]["namespace"] = namespace  # an event lives in its object's namespace
+    created = create(client, kind, obj, namespace)
     md = created["metadata"]
     assert created["kind"] == kind and created["apiVersion"] == rt.api_version
     assert md["name"] == name and md["uid"] and md["generation"] == 1
     assert md["creationTimestamp"].endswith("Z") and rv(created) > 0
-    assert (md.get("namespace") == "default") == rt.namespaced
+    assert (md.get("namespace") == namespace) == rt.namespaced
 
-    url = object_url("", kind, name)
+    url = object_url("", kind, name, namespace)
     got = client.get(url)
     assert got.status_code == 200 and got.json() == created
 
-    listed = client.get(collection_url("", kind))
+    listed = client.get(collection_url("", kind, namespace))
     assert listed.status_code == 200
     body = listed.json()
     assert body["kind"] == f"{kind}List" and int(body["metadata"]["resourceVersion"]) >= rv(created)
@@ -102,31 +109,31 @@ def wait_gone(c: httpx.Client, url: str, timeout: float = 15) -> None:
     raise AssertionError(f"{url} still exists: {c.get(url).text}")
 
 
-def test_create_twice_is_already_exists(client: httpx.Client) -> None:
-    create(client, "ConfigMap", sample("ConfigMap", "twice"))
-    r = client.post(collection_url("", "ConfigMap"), json=sample("ConfigMap", "twice"))
+def test_create_twice_is_already_exists(client: httpx.Client, namespace: str) -> None:
+    create(client, "ConfigMap", sample("ConfigMap", "twice"), namespace)
+    r = client.post(collection_url("", "ConfigMap", namespace), json=sample("ConfigMap", "twice"))
     assert r.status_code == 409 and r.json()["reason"] == "AlreadyExists"
 
 
-def test_generate_name(client: httpx.Client) -> None:
+def test_generate_name(client: httpx.Client, namespace: str) -> None:
     obj = sample("ConfigMap")
     del obj["metadata"]["name"]
     obj["metadata"]["generateName"] = "gen-"
-    names = {create(client, "ConfigMap", obj)["metadata"]["name"] for _ in range(5)}
+    names = {create(client, "ConfigMap", obj, namespace)["metadata"]["name"] for _ in range(5)}
     assert len(names) == 5 and all(n.startswith("gen-") and len(n) == 9 for n in names)
 
 
-def test_dry_run_create_stores_nothing(client: httpx.Client) -> None:
-    r = client.post(collection_url("", "ConfigMap") + "?dryRun=All", json=sample("ConfigMap", "dry"))
+def test_dry_run_create_stores_nothing(client: httpx.Client, namespace: str) -> None:
+    r = client.post(collection_url("", "ConfigMap", namespace) + "?dryRun=All", json=sample("ConfigMap", "dry"))
     assert r.status_code == 201 and r.json()["metadata"]["name"] == "dry"
-    assert client.get(object_url("", "ConfigMap", "dry")).status_code == 404
+    assert client.get(object_url("", "ConfigMap", "dry", namespace)).status_code == 404
 
 
 # ---------------------------------------------------------------- concurrency control
 
-def test_stale_resource_version_is_conflict(client: httpx.Client) -> None:
-    first = create(client, "ConfigMap", sample("ConfigMap", "occ"))
-    url = object_url("", "ConfigMap", "occ")
+def test_stale_resource_version_is_conflict(client: httpx.Client, namespace: str) -> None:
+    first = create(client, "ConfigMap", sample("ConfigMap", "occ"), namespace)
+    url = object_url("", "ConfigMap", "occ", namespace)
     a = {**first, "data": {"key": "a"}}
     assert client.put(url, json=a).status_code == 200
     b = {**first, "data": {"key": "b"}}  # still carries the first resourceVersion
@@ -141,9 +148,9 @@ def test_stale_resource_version_is_conflict(client: httpx.Client) -> None:
     assert client.get(url).json()["data"] == {"key": "c"}
 
 
-def test_generation_bumps_on_spec_changes_only(client: httpx.Client) -> None:
-    d = create(client, "Deployment", sample("Deployment", "gen"))
-    url = object_url("", "Deployment", "gen")
+def test_generation_bumps_on_spec_changes_only(client: httpx.Client, namespace: str) -> None:
+    d = create(client, "Deployment", sample("Deployment", "gen"), namespace)
+    url = object_url("", "Deployment", "gen", namespace)
     assert d["metadata"]["generation"] == 1
     r = client.patch(url, json={"metadata": {"labels": {"x": "y"}}}, headers=MERGE)
     assert r.json()["metadata"]["generation"] == 1  # metadata only
@@ -158,9 +165,9 @@ def test_generation_bumps_on_spec_changes_only(client: httpx.Client) -> None:
     assert r.status_code == 200 and r.json()["metadata"]["resourceVersion"] == same["metadata"]["resourceVersion"]
 
 
-def test_status_subresource_changes_only_status(client: httpx.Client) -> None:
-    p = create(client, "Pod", pod("st"))
-    url = object_url("", "Pod", "st")
+def test_status_subresource_changes_only_status(client: httpx.Client, namespace: str) -> None:
+    p = create(client, "Pod", pod("st"), namespace)
+    url = object_url("", "Pod", "st", namespace)
     body = {**p, "status": {"phase": "Running", "podIP": "10.1.0.9"},
             "spec": {**p["spec"], "activeDeadlineSeconds": 5},
             "metadata": {**p["metadata"], "labels": {"sneaky": "label"}}}
@@ -175,9 +182,9 @@ def test_status_subresource_changes_only_status(client: httpx.Client) -> None:
     assert client.get(url + "/status").json()["status"]["phase"] == "Running"
 
 
-def test_scale_subresource(client: httpx.Client) -> None:
-    create(client, "Deployment", sample("Deployment", "sc"))
-    url = object_url("", "Deployment", "sc", sub="scale")
+def test_scale_subresource(client: httpx.Client, namespace: str) -> None:
+    create(client, "Deployment", sample("Deployment", "sc"), namespace)
+    url = object_url("", "Deployment", "sc", namespace, sub="scale")
     s = client.get(url).json()
     assert s["kind"] == "Scale" and s["apiVersion"] == "autoscaling/v1"
     assert s["spec"]["replicas"] == 2 and s["status"]["selector"] == "app=sample"
@@ -186,7 +193,7 @@ def test_scale_subresource(client: httpx.Client) -> None:
     assert r.status_code == 200 and r.json()["spec"]["replicas"] == 4
     r = client.patch(url, json={"spec": {"replicas": 1}}, headers=MERGE)
     assert r.status_code == 200 and r.json()["spec"]["replicas"] == 1
-    d = client.get(object_url("", "Deployment", "sc")).json()
+    d = client.get(object_url("", "Deployment", "sc", namespace)).json()
     assert d["spec"]["replicas"] == 1 and d["metadata"]["generation"] == 3
     r = client.patch(url, json={"spec": {"replicas": -1}}, headers=MERGE)
     assert r.status_code == 422 and r.json()["details"]["causes"][0]["field"] == "spec.replicas"
@@ -195,37 +202,37 @@ def test_scale_subresource(client: httpx.Client) -> None:
     assert r.status_code == 409
 
 
-def test_binding(client: httpx.Client) -> None:
-    create(client, "Pod", pod("tobind"))
-    url = object_url("", "Pod", "tobind", sub="binding")
+def test_binding(client: httpx.Client, namespace: str) -> None:
+    create(client, "Pod", pod("tobind"), namespace)
+    url = object_url("", "Pod", "tobind", namespace, sub="binding")
     binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "tobind"},
                "target": {"apiVersion": "v1", "kind": "Node", "name": "node-a"}}
     r = client.post(url, json=binding)
     assert r.status_code == 201 and r.json()["status"] == "Success"
-    got = client.get(object_url("", "Pod", "tobind")).json()
+    got = client.get(object_url("", "Pod", "tobind", namespace)).json()
     assert got["spec"]["nodeName"] == "node-a"
     assert any(c["type"] == "PodScheduled" and c["status"] == "True" for c in got["status"]["conditions"])
     r = client.post(url, json={**binding, "target": {"kind": "Node", "name": "node-b"}})
     assert r.status_code == 409 and "already assigned" in r.json()["message"]
-    r = client.post(object_url("", "Pod", "nosuchpod", sub="binding"),
+    r = client.post(object_url("", "Pod", "nosuchpod", namespace, sub="binding"),
                     json={**binding, "metadata": {"name": "nosuchpod"}})
     assert r.status_code == 404
 
 
 # ---------------------------------------------------------------- deletion
 
-def test_unscheduled_pod_is_removed_at_once(client: httpx.Client) -> None:
-    create(client, "Pod", pod("loose"))
-    r = client.delete(object_url("", "Pod", "loose"))
+def test_unscheduled_pod_is_removed_at_once(client: httpx.Client, namespace: str) -> None:
+    create(client, "Pod", pod("loose"), namespace)
+    r = client.delete(object_url("", "Pod", "loose", namespace))
     assert r.status_code == 200
-    assert client.get(object_url("", "Pod", "loose")).status_code == 404
+    assert client.get(object_url("", "Pod", "loose", namespace)).status_code == 404
 
 
-def test_graceful_pod_deletion(client: httpx.Client) -> None:
+def test_graceful_pod_deletion(client: httpx.Client, namespace: str) -> None:
     p = pod("bound", node="node-a")
     p["spec"]["terminationGracePeriodSeconds"] = 20
-    create(client, "Pod", p)
-    url = object_url("", "Pod", "bound")
+    create(client, "Pod", p, namespace)
+    url = object_url("", "Pod", "bound", namespace)
     r = client.delete(url)
     assert r.status_code == 200
     md = r.json()["metadata"]
@@ -240,11 +247,11 @@ def test_graceful_pod_deletion(client: httpx.Client) -> None:
     assert client.get(url).status_code == 404
 
 
-def test_finalizers_hold_deletion_until_removed(client: httpx.Client) -> None:
+def test_finalizers_hold_deletion_until_removed(client: httpx.Client, namespace: str) -> None:
     cm = sample("ConfigMap", "fin")
     cm["metadata"]["finalizers"] = ["example.com/hold"]
-    create(client, "ConfigMap", cm)
-    url = object_url("", "ConfigMap", "fin")
+    create(client, "ConfigMap", cm, namespace)
+    url = object_url("", "ConfigMap", "fin", namespace)
     r = client.delete(url)
     assert r.status_code == 200 and r.json()["metadata"]["deletionTimestamp"]
     held = client.get(url).json()
@@ -257,9 +264,9 @@ def test_finalizers_hold_deletion_until_removed(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(("policy", "finalizer"), [("Foreground", "foregroundDeletion"), ("Orphan", "orphan")])
-def test_propagation_policy_finalizers(client: httpx.Client, policy: str, finalizer: str) -> None:
-    create(client, "Deployment", sample("Deployment", "prop"))
-    url = object_url("", "Deployment", "prop")
+def test_propagation_policy_finalizers(client: httpx.Client, namespace: str, policy: str, finalizer: str) -> None:
+    create(client, "Deployment", sample("Deployment", "prop"), namespace)
+    url = object_url("", "Deployment", "prop", namespace)
     r = client.request("DELETE", url, json={"kind": "DeleteOptions", "propagationPolicy": policy})
     assert r.status_code == 200
     md = client.get(url).json()["metadata"]
@@ -268,21 +275,21 @@ def test_propagation_policy_finalizers(client: httpx.Client, policy: str, finali
     assert r.status_code == 200 and client.get(url).status_code == 404
 
 
-def test_background_delete_returns_status(client: httpx.Client) -> None:
-    d = create(client, "Deployment", sample("Deployment", "bg"))
-    r = client.delete(object_url("", "Deployment", "bg") + "?propagationPolicy=Background")
+def test_background_delete_returns_status(client: httpx.Client, namespace: str) -> None:
+    d = create(client, "Deployment", sample("Deployment", "bg"), namespace)
+    r = client.delete(object_url("", "Deployment", "bg", namespace) + "?propagationPolicy=Background")
     assert r.status_code == 200
     body = r.json()
     assert body["kind"] == "Status" and body["status"] == "Success"
     assert body["details"] == {"name": "bg", "group": "apps", "kind": "deployments", "uid": d["metadata"]["uid"]}
 
 
-def test_delete_collection_with_selector(client: httpx.Client) -> None:
+def test_delete_collection_with_selector(client: httpx.Client, namespace: str) -> None:
     for i in range(4):
-        create(client, "ConfigMap", sample("ConfigMap", f"dc-{i}", group="a" if i < 3 else "b"))
-    r = client.delete(collection_url("", "ConfigMap") + "?labelSelector=group%3Da")
+        create(client, "ConfigMap", sample("ConfigMap", f"dc-{i}", group="a" if i < 3 else "b"), namespace)
+    r = client.delete(collection_url("", "ConfigMap", namespace) + "?labelSelector=group%3Da")
     assert r.status_code == 200 and len(r.json()["items"]) == 3
-    left = client.get(collection_url("", "ConfigMap") + "?labelSelector=group").json()["items"]
+    left = client.get(collection_url("", "ConfigMap", namespace) + "?labelSelector=group").json()["items"]
     assert [i["metadata"]["name"] for i in left] == ["dc-3"]
 
 
@@ -300,40 +307,42 @@ def test_object_in_missing_namespace_is_404(client: httpx.Client) -> None:
     assert r.status_code == 404 and r.json()["details"] == {"name": "nowhere", "kind": "namespaces"}
 
 
-def test_namespace_deletion_cascades(client: httpx.Client) -> None:
-    create(client, "Namespace", sample("Namespace", "doomed"))
-    create(client, "ConfigMap", sample("ConfigMap", "cm"), "doomed")
-    create(client, "Deployment", sample("Deployment", "d"), "doomed")
-    create(client, "Pod", pod("free"), "doomed")
-    create(client, "Pod", pod("onnode", node="node-a"), "doomed")
-    r = client.delete("/api/v1/namespaces/doomed")
+def test_namespace_deletion_cascades(client: httpx.Client, namespace: str) -> None:
+    doomed = f"{namespace}-doomed"
+    create(client, "Namespace", sample("Namespace", doomed))
+    create(client, "ConfigMap", sample("ConfigMap", "cm"), doomed)
+    create(client, "Deployment", sample("Deployment", "d"), doomed)
+    create(client, "Pod", pod("free"), doomed)
+    create(client, "Pod", pod("onnode", node="node-a"), doomed)
+    r = client.delete(f"/api/v1/namespaces/{doomed}")
     assert r.status_code == 200 and r.json()["status"]["phase"] == "Terminating"
-    r = client.post(collection_url("", "ConfigMap", "doomed"), json=sample("ConfigMap", "late"))
+    r = client.post(collection_url("", "ConfigMap", doomed), json=sample("ConfigMap", "late"))
     assert r.status_code == 403 and r.json()["reason"] == "Forbidden"
     assert "being terminated" in r.json()["message"]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        left = {(k[0], k[2]) for k in dump(str(client.base_url)) if k[1] == "doomed"}
+        left = {(k[0], k[2]) for k in dump(str(client.base_url)) if k[1] == doomed}
         if left == {("Pod", "onnode")}:
             break
         time.sleep(0.05)
     assert left == {("Pod", "onnode")}
-    onnode = client.get(object_url("", "Pod", "onnode", "doomed")).json()
+    onnode = client.get(object_url("", "Pod", "onnode", doomed)).json()
     assert onnode["metadata"]["deletionTimestamp"]  # graceful: waits for its kubelet
-    assert client.get("/api/v1/namespaces/doomed").json()["status"]["phase"] == "Terminating"
-    client.delete(object_url("", "Pod", "onnode", "doomed") + "?gracePeriodSeconds=0")
-    wait_gone(client, "/api/v1/namespaces/doomed")
+    assert client.get(f"/api/v1/namespaces/{doomed}").json()["status"]["phase"] == "Terminating"
+    client.delete(object_url("", "Pod", "onnode", doomed) + "?gracePeriodSeconds=0")
+    wait_gone(client, f"/api/v1/namespaces/{doomed}")
 
 
 # ---------------------------------------------------------------- list: selectors and paging
 
-def test_list_selectors(client: httpx.Client) -> None:
+def test_list_selectors(client: httpx.Client, namespace: str) -> None:
     for i in range(6):
-        labels = {"tier": ["web", "db", "cache"][i % 3], "idx": str(i)}
+        # suite: tells this test's pods from other tests' in the list across all namespaces
+        labels = {"tier": ["web", "db", "cache"][i % 3], "idx": str(i), "suite": namespace}
         if i % 2:
             labels["odd"] = "true"
-        create(client, "Pod", pod(f"sel-{i}", node="node-a" if i < 2 else None, **labels))
-    base = collection_url("", "Pod")
+        create(client, "Pod", pod(f"sel-{i}", node="node-a" if i < 2 else None, **labels), namespace)
+    base = collection_url("", "Pod", namespace)
 
     def names(query: str) -> list[str]:
         r = client.get(base, params=query)
@@ -349,18 +358,18 @@ def test_list_selectors(client: httpx.Client) -> None:
     assert names("labelSelector=!odd,idx") == ["sel-0", "sel-2", "sel-4"]
     assert names("fieldSelector=metadata.name=sel-4") == ["sel-4"]
     assert names("fieldSelector=spec.nodeName=node-a") == ["sel-0", "sel-1"]
-    assert names("fieldSelector=spec.nodeName=,metadata.namespace=default") == ["sel-2", "sel-3", "sel-4",
-                                                                               "sel-5"]
+    assert names(f"fieldSelector=spec.nodeName=,metadata.namespace={namespace}") == ["sel-2", "sel-3", "sel-4",
+                                                                                     "sel-5"]
     assert names("fieldSelector=status.phase=Pending,metadata.name!=sel-0&labelSelector=tier=web") == ["sel-3"]
     # across all namespaces
-    r = client.get("/api/v1/pods", params="labelSelector=tier=db")
+    r = client.get("/api/v1/pods", params=f"labelSelector=tier=db,suite={namespace}")
     assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in r.json()["items"]] == [
-        ("default", "sel-1"), ("default", "sel-4")]
+        (namespace, "sel-1"), (namespace, "sel-4")]
 
 
-def test_list_paging(client: httpx.Client) -> None:
+def test_list_paging(client: httpx.Client, namespace: str) -> None:
     for i in range(25):
-        create(client, "ConfigMap", sample("ConfigMap", f"page-{i:02d}", paged="yes"))
+        create(client, "ConfigMap", sample("ConfigMap", f"page-{i:02d}", paged="yes"), namespace)
     seen: list[str] = []
     token = None
     pages = 0
@@ -369,7 +378,7 @@ def test_list_paging(client: httpx.Client) -> None:
         params: dict[str, Any] = {"limit": 10, "labelSelector": "paged=yes"}
         if token:
             params["continue"] = token
-        r = client.get(collection_url("", "ConfigMap"), params=params)
+        r = client.get(collection_url("", "ConfigMap", namespace), params=params)
         assert r.status_code == 200, r.text
         body = r.json()
         pages += 1
@@ -380,28 +389,30 @@ def test_list_paging(client: httpx.Client) -> None:
             break
     assert pages == 3 and seen == [f"page-{i:02d}" for i in range(25)]
     assert len(revisions) == 1  # every page reports the first page's revision
-    r = client.get(collection_url("", "ConfigMap"), params={"limit": 5})
+    r = client.get(collection_url("", "ConfigMap", namespace), params={"limit": 5})
     assert r.json()["metadata"]["remainingItemCount"] == 20
 
 
 # ---------------------------------------------------------------- watch
 
-def test_watch_from_revision_gets_every_change_once_in_order(client: httpx.Client, api_server: Any) -> None:
-    start = rv(create(client, "ConfigMap", sample("ConfigMap", "w-base")))
+def test_watch_from_revision_gets_every_change_once_in_order(client: httpx.Client, namespace: str) -> None:
+    start = rv(create(client, "ConfigMap", sample("ConfigMap", "w-base"), namespace))
     expected: list[tuple[str, str, int]] = []
     for i in range(10):
-        o = create(client, "ConfigMap", sample("ConfigMap", f"w-{i}"))
+        o = create(client, "ConfigMap", sample("ConfigMap", f"w-{i}"), namespace)
         expected.append(("ADDED", f"w-{i}", rv(o)))
     for i in range(0, 10, 2):
-        o = client.patch(object_url("", "ConfigMap", f"w-{i}"), json={"data": {"n": str(i)}}, headers=MERGE).json()
+        o = client.patch(object_url("", "ConfigMap", f"w-{i}", namespace), json={"data": {"n": str(i)}},
+                         headers=MERGE).json()
         expected.append(("MODIFIED", f"w-{i}", rv(o)))
     for i in range(0, 10, 3):
-        o = client.delete(object_url("", "ConfigMap", f"w-{i}")).json()
+        o = client.delete(object_url("", "ConfigMap", f"w-{i}", namespace)).json()
         expected.append(("DELETED", f"w-{i}", int(o["metadata"]["resourceVersion"]) if "metadata" in o and
                          o["metadata"].get("resourceVersion") else -1))
-    create(client, "Secret", sample("Secret", "not-watched"))  # another resource: not in this watch
-    with httpx.Client(base_url=api_server.url, timeout=30) as w, w.stream(
-            "GET", collection_url("", "ConfigMap"), params={"watch": "1", "resourceVersion": str(start)}) as resp:
+    create(client, "Secret", sample("Secret", "not-watched"), namespace)  # another resource: not in this watch
+    with httpx.Client(base_url=client.base_url, timeout=30) as w, w.stream(
+            "GET", collection_url("", "ConfigMap", namespace),
+            params={"watch": "1", "resourceVersion": str(start)}) as resp:
         assert resp.status_code == 200
         events = read_events(resp, len(expected))
     got = [(e["type"], e["object"]["metadata"]["name"], rv(e["object"])) for e in events]
@@ -412,25 +423,27 @@ def test_watch_from_revision_gets_every_change_once_in_order(client: httpx.Clien
             assert g[2] == e[2]
 
 
-def test_watch_live_and_initial_events(client: httpx.Client, api_server: Any) -> None:
-    create(client, "ConfigMap", sample("ConfigMap", "existing", live="1"))
+def test_watch_live_and_initial_events(client: httpx.Client, namespace: str) -> None:
+    create(client, "ConfigMap", sample("ConfigMap", "existing", live="1"), namespace)
     got: list[Obj] = []
 
     def watcher() -> None:
-        with httpx.Client(base_url=api_server.url, timeout=30) as w, w.stream(
-                "GET", collection_url("", "ConfigMap"),
+        with httpx.Client(base_url=client.base_url, timeout=30) as w, w.stream(
+                "GET", collection_url("", "ConfigMap", namespace),
                 params={"watch": "true", "labelSelector": "live=1", "timeoutSeconds": "5"}) as resp:
             got.extend(read_events(resp, 4))
 
     t = threading.Thread(target=watcher)
     t.start()
     time.sleep(0.5)
-    create(client, "ConfigMap", sample("ConfigMap", "fresh", live="1"))
-    create(client, "ConfigMap", sample("ConfigMap", "other", live="0"))
+    create(client, "ConfigMap", sample("ConfigMap", "fresh", live="1"), namespace)
+    create(client, "ConfigMap", sample("ConfigMap", "other", live="0"), namespace)
     # stops matching the selector -> DELETED for this watch
-    client.patch(object_url("", "ConfigMap", "fresh"), json={"metadata": {"labels": {"live": "0"}}}, headers=MERGE)
+    client.patch(object_url("", "ConfigMap", "fresh", namespace), json={"metadata": {"labels": {"live": "0"}}},
+                 headers=MERGE)
     # starts matching -> ADDED
-    client.patch(object_url("", "ConfigMap", "other"), json={"metadata": {"labels": {"live": "1"}}}, headers=MERGE)
+    client.patch(object_url("", "ConfigMap", "other", namespace), json={"metadata": {"labels": {"live": "1"}}},
+                 headers=MERGE)
     t.join(10)
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in got] == [
         ("ADDED", "existing"), ("ADDED", "fresh"), ("DELETED", "fresh"), ("ADDED", "other")]
@@ -469,10 +482,10 @@ def test_watch_from_compacted_revision_is_gone(make_api_server: Any) -> None:
 
 # ---------------------------------------------------------------- tables and discovery
 
-def test_tables(client: httpx.Client, api_server: Any) -> None:
-    create(client, "Pod", pod("tab-a", app="t"))
-    create(client, "Pod", pod("tab-b", app="t"))
-    r = client.get(collection_url("", "Pod") + "?labelSelector=app%3Dt", headers={"Accept": TABLE})
+def test_tables(client: httpx.Client, namespace: str) -> None:
+    create(client, "Pod", pod("tab-a", app="t"), namespace)
+    create(client, "Pod", pod("tab-b", app="t"), namespace)
+    r = client.get(collection_url("", "Pod", namespace) + "?labelSelector=app%3Dt", headers={"Accept": TABLE})
     assert r.status_code == 200
     t = r.json()
     assert t["kind"] == "Table" and t["apiVersion"] == "meta.k8s.io/v1"
@@ -482,13 +495,13 @@ def test_tables(client: httpx.Client, api_server: Any) -> None:
     assert len(t["rows"][0]["cells"]) == len(names)
     assert t["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
     assert t["metadata"]["resourceVersion"]
-    r = client.get(object_url("", "Pod", "tab-a") + "?includeObject=Object", headers={"Accept": TABLE})
+    r = client.get(object_url("", "Pod", "tab-a", namespace) + "?includeObject=Object", headers={"Accept": TABLE})
     assert r.json()["rows"][0]["object"]["kind"] == "Pod"
-    r = client.get(object_url("", "Pod", "tab-a") + "?includeObject=None", headers={"Accept": TABLE})
+    r = client.get(object_url("", "Pod", "tab-a", namespace) + "?includeObject=None", headers={"Accept": TABLE})
     assert "object" not in r.json()["rows"][0]
     # watch with as=Table: each event carries a one-row Table
-    with httpx.Client(base_url=api_server.url, timeout=30) as w, w.stream(
-            "GET", collection_url("", "Pod"), params={"watch": "1", "labelSelector": "app=t"},
+    with httpx.Client(base_url=client.base_url, timeout=30) as w, w.stream(
+            "GET", collection_url("", "Pod", namespace), params={"watch": "1", "labelSelector": "app=t"},
             headers={"Accept": TABLE}) as resp:
         events = read_events(resp, 2)
     assert [e["object"]["kind"] for e in events] == ["Table", "Table"]
@@ -538,34 +551,35 @@ class _FakeKubelet(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_pod_log_is_proxied_to_the_kubelet(client: httpx.Client) -> None:
+def test_pod_log_is_proxied_to_the_kubelet(client: httpx.Client, namespace: str) -> None:
+    log_node, dead_node = f"{namespace}-log-node", f"{namespace}-dead-node"  # nodes: cluster-wide names
     kubelet = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeKubelet)
     threading.Thread(target=kubelet.serve_forever, daemon=True).start()
     try:
-        node = sample("Node", "log-node")
+        node = sample("Node", log_node)
         node["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": kubelet.server_address[1]}}
         create(client, "Node", node)
-        create(client, "Pod", pod("logged", node="log-node"))
-        r = client.get(object_url("", "Pod", "logged", sub="log") + "?tailLines=10&timestamps=true")
+        create(client, "Pod", pod("logged", node=log_node), namespace)
+        r = client.get(object_url("", "Pod", "logged", namespace, sub="log") + "?tailLines=10&timestamps=true")
         assert r.status_code == 200, r.text
-        assert r.text.startswith("log of /containerLogs/default/logged/app?")
+        assert r.text.startswith(f"log of /containerLogs/{namespace}/logged/app?")
         assert "tailLines=10" in r.text and "timestamps=true" in r.text
-        r = client.get(object_url("", "Pod", "logged", sub="log") + "?container=nope")
+        r = client.get(object_url("", "Pod", "logged", namespace, sub="log") + "?container=nope")
         assert r.status_code == 400
     finally:
         kubelet.shutdown()
-    create(client, "Pod", pod("orphaned", node="no-such-node"))
-    r = client.get(object_url("", "Pod", "orphaned", sub="log"))
+    create(client, "Pod", pod("orphaned", node="no-such-node"), namespace)
+    r = client.get(object_url("", "Pod", "orphaned", namespace, sub="log"))
     assert r.status_code == 404 and "no-such-node" in r.json()["message"]
-    node = sample("Node", "dead-node")
+    node = sample("Node", dead_node)
     node["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": 1}}  # nothing listens there
     create(client, "Node", node)
-    create(client, "Pod", pod("stranded", node="dead-node"))
-    r = client.get(object_url("", "Pod", "stranded", sub="log"))
+    create(client, "Pod", pod("stranded", node=dead_node), namespace)
+    r = client.get(object_url("", "Pod", "stranded", namespace, sub="log"))
     assert r.status_code == 503 and r.json()["reason"] == "ServiceUnavailable"
-    r = client.post(object_url("", "Pod", "stranded", sub="exec"))
+    r = client.post(object_url("", "Pod", "stranded", namespace, sub="exec"))
     assert r.status_code == 400 and "at least 1 command" in r.json()["message"]
-    r = client.post(object_url("", "Pod", "stranded", sub="exec"), params={"command": ["true"]})
+    r = client.post(object_url("", "Pod", "stranded", namespace, sub="exec"), params={"command": ["true"]})
     assert r.status_code == 503 and r.json()["reason"] == "ServiceUnavailable"
 
 

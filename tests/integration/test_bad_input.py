@@ -1,5 +1,10 @@
 """Malformed and hostile requests: each gets the right 4xx Status (reason, and a
-message naming the field), never a 500, and the store is left exactly as it was."""
+message naming the field), never a 500, and the store is left exactly as it was.
+
+They run on the session's shared API server, in a namespace of their own. "The store is
+left as it was" compares a dump of every object of the server taken just before and just
+after each request; tests run one at a time and the other tests leave no background work
+running (they wait for their namespaces to go), so nothing else writes in between."""
 
 from __future__ import annotations
 
@@ -7,20 +12,20 @@ import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.fixtures.apiserver import ApiServerProcess
+from tests.fixtures.apiserver import ApiServerProcess, SharedApiServer
 from tests.integration.kube_samples import dump, pod, sample
 
 Obj = dict[str, Any]
-PODS = "/api/v1/namespaces/default/pods"
-DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
-SERVICES = "/api/v1/namespaces/default/services"
-CMS = "/api/v1/namespaces/default/configmaps"
+NS = "bad-input"  # made by the `server` fixture; no other test uses this name
+PODS = f"/api/v1/namespaces/{NS}/pods"
+DEPLOYS = f"/apis/apps/v1/namespaces/{NS}/deployments"
+SERVICES = f"/api/v1/namespaces/{NS}/services"
+CMS = f"/api/v1/namespaces/{NS}/configmaps"
 MERGE = {"Content-Type": "application/merge-patch+json"}
 JSONPATCH = {"Content-Type": "application/json-patch+json"}
 
@@ -217,17 +222,15 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServerProcess]:
-    srv = ApiServerProcess(Path(tmp_path_factory.mktemp("bad-input")))
-    srv.start()
-    try:
-        with httpx.Client(base_url=srv.url, timeout=30) as c:
-            for path, obj in ((CMS, sample("ConfigMap", "seed-cm")), (PODS, pod("seed-pod")),
-                              (DEPLOYS, sample("Deployment", "seed-deploy"))):
-                assert c.post(path, json=obj).status_code == 201
-        yield srv
-    finally:
-        srv.kill()
+def server(shared_api_server: SharedApiServer) -> ApiServerProcess:
+    """The shared server with namespace NS and the objects the cases aim at."""
+    with httpx.Client(base_url=shared_api_server.url, timeout=30) as c:
+        r = c.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+        assert r.status_code == 201, r.text
+        for path, obj in ((CMS, sample("ConfigMap", "seed-cm")), (PODS, pod("seed-pod")),
+                          (DEPLOYS, sample("Deployment", "seed-deploy"))):
+            assert c.post(path, json=obj).status_code == 201
+    return shared_api_server
 
 
 def test_at_least_forty_cases() -> None:

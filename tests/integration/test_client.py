@@ -1,7 +1,9 @@
 """rest.Client against the real API server over HTTP.
 
 Most tests run twice: against the server (`server`) and against FakeClient (`fake`), so
-that the fake unit tests rely on keeps behaving like the server.
+that the fake unit tests rely on keeps behaving like the server. On the server they use
+the session's shared API server, each in a fresh namespace: the client's default
+namespace (`client.default_namespace`), which list and watch calls name explicitly.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from mkube.api.types import (
     PodTemplateSpec,
 )
 from mkube.client import BaseClient, Client, ConnectionFailed, FakeClient, retry_on_conflict
+from tests.fixtures.apiserver import unique_namespace_name
 
 
 def pod(name: str, labels: dict[str, str] | None = None, namespace: str | None = None) -> Pod:
@@ -45,18 +48,22 @@ def deployment(name: str, replicas: int = 2) -> Deployment:
 
 @pytest.fixture(params=["server", "fake"])
 def client(request: pytest.FixtureRequest) -> Iterator[BaseClient]:
+    """A client whose default namespace is a fresh one of this test."""
     if request.param == "fake":
-        yield FakeClient()
+        ns = unique_namespace_name(request.node.name)
+        fake = FakeClient(namespace=ns)
+        fake.create(Namespace(metadata=ObjectMeta(name=ns)))
+        yield fake
         return
-    server = request.getfixturevalue("api_server")
-    c = Client(server.url, timeout=10)
+    server = request.getfixturevalue("shared_api_server")
+    c = Client(server.url, timeout=10, namespace=request.getfixturevalue("namespace"))
     yield c
     c.close()
 
 
 def test_crud_round_trip(client: BaseClient) -> None:
     created = client.create(pod("web-1", {"app": "web"}))
-    assert created.metadata.uid and created.metadata.namespace == "default"
+    assert created.metadata.uid and created.metadata.namespace == client.default_namespace
     assert created.status.phase == "Pending"
     got = client.get(Pod, "web-1")
     assert got.metadata.uid == created.metadata.uid
@@ -95,28 +102,32 @@ def test_errors_are_typed(client: BaseClient) -> None:
 
 
 def test_list_selectors_and_paging(client: BaseClient) -> None:
-    client.create(Namespace(metadata=ObjectMeta(name="other")))
+    ns = client.default_namespace
+    other = f"{ns}-other"
+    suite = f"suite={ns}"  # tells this test's pods from other tests' in lists across all namespaces
+    client.create(Namespace(metadata=ObjectMeta(name=other)))
     for i in range(5):
-        client.create(pod(f"p{i}", {"app": "web" if i % 2 == 0 else "db", "i": str(i)}))
-    client.create(pod("x", {"app": "web"}, namespace="other"))
-    names = [p.metadata.name for p in client.list(Pod, namespace="default", label_selector="app=web")]
+        client.create(pod(f"p{i}", {"app": "web" if i % 2 == 0 else "db", "i": str(i), "suite": ns}))
+    client.create(pod("x", {"app": "web", "suite": ns}, namespace=other))
+    names = [p.metadata.name for p in client.list(Pod, namespace=ns, label_selector="app=web")]
     assert names == ["p0", "p2", "p4"]
-    assert [p.metadata.name for p in client.list(Pod, label_selector="app=web")] == ["p0", "p2", "p4", "x"]
-    assert [p.metadata.name for p in client.list(Pod, field_selector="metadata.namespace=other")] == ["x"]
-    page = client.list(Pod, namespace="default", limit=2)
+    assert [p.metadata.name for p in client.list(Pod, label_selector=f"app=web,{suite}")] == ["p0", "p2", "p4", "x"]
+    assert [p.metadata.name for p in client.list(Pod, field_selector=f"metadata.namespace={other}")] == ["x"]
+    page = client.list(Pod, namespace=ns, limit=2)
     assert [p.metadata.name for p in page] == ["p0", "p1"] and page.continue_
-    rest = client.list(Pod, namespace="default", limit=10, continue_=page.continue_)
+    rest = client.list(Pod, namespace=ns, limit=10, continue_=page.continue_)
     assert [p.metadata.name for p in rest] == ["p2", "p3", "p4"] and not rest.continue_
-    assert len(client.list_all(Pod, page_size=2)) == 6
+    assert len(client.list_all(Pod, label_selector=suite, page_size=2)) == 6
 
 
 def test_watch_sees_changes_in_order(client: BaseClient) -> None:
-    start = client.list(Pod).resource_version
+    ns = client.default_namespace
+    start = client.list(Pod, namespace=ns).resource_version
     client.create(pod("a", {"app": "web"}))
     client.patch(Pod, "a", {"metadata": {"labels": {"app": "web", "x": "1"}}})
     client.delete(Pod, "a")
     events = []
-    with client.watch(Pod, resource_version=start, timeout_seconds=1) as w:
+    with client.watch(Pod, namespace=ns, resource_version=start, timeout_seconds=1) as w:
         for ev in w:
             if ev.type != "BOOKMARK":
                 events.append((ev.type, ev.object.metadata.name, ev.object.metadata.labels))
@@ -127,11 +138,13 @@ def test_watch_sees_changes_in_order(client: BaseClient) -> None:
 
 
 def test_watch_with_selector_reports_leaving_objects_as_deleted(client: BaseClient) -> None:
+    # a watch across all namespaces; the suite label keeps other tests' pods out of it
+    suite = client.default_namespace
     start = client.list(Pod).resource_version
-    client.create(pod("a", {"app": "web"}))
+    client.create(pod("a", {"app": "web", "suite": suite}))
     client.patch(Pod, "a", {"metadata": {"labels": {"app": "db"}}})
     events = []
-    with client.watch(Pod, resource_version=start, label_selector="app=web", timeout_seconds=1) as w:
+    with client.watch(Pod, resource_version=start, label_selector=f"app=web,suite={suite}", timeout_seconds=1) as w:
         for ev in w:
             if ev.type != "BOOKMARK":
                 events.append((ev.type, ev.object.metadata.name))
@@ -141,7 +154,8 @@ def test_watch_with_selector_reports_leaving_objects_as_deleted(client: BaseClie
 
 
 def test_watch_is_closed_from_another_thread(client: BaseClient) -> None:
-    w = client.watch(Pod, resource_version=client.list(Pod).resource_version)
+    ns = client.default_namespace
+    w = client.watch(Pod, namespace=ns, resource_version=client.list(Pod, namespace=ns).resource_version)
     seen: list[str] = []
     t = threading.Thread(target=lambda: seen.extend(e.type for e in w), daemon=True)
     t.start()
@@ -157,11 +171,11 @@ def test_watch_is_closed_from_another_thread(client: BaseClient) -> None:
 
 def test_bind_status_and_graceful_delete(client: BaseClient) -> None:
     client.create(pod("a"))
-    client.bind("default", "a", "node-1")
+    client.bind(client.default_namespace, "a", "node-1")
     bound = client.get(Pod, "a")
     assert bound.spec.node_name == "node-1"
     with pytest.raises(Conflict):
-        client.bind("default", "a", "node-2")
+        client.bind(client.default_namespace, "a", "node-2")
     bound.status.phase = "Running"
     bound.spec.node_name = "elsewhere"  # ignored by /status
     after = client.update_status(bound)
@@ -221,7 +235,7 @@ def test_request_for_discovery_and_arbitrary_paths(client: BaseClient) -> None:
     assert client.server_version()["major"] == "1"
     resources = client.request("GET", "/apis/apps/v1")
     assert "deployments" in {r["name"] for r in resources["resources"]}
-    client.request("POST", "/api/v1/namespaces/default/configmaps",
+    client.request("POST", f"/api/v1/namespaces/{client.default_namespace}/configmaps",
                    body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "raw"}})
     assert client.get_raw("configmaps", "raw")["metadata"]["name"] == "raw"
 
@@ -252,8 +266,8 @@ def test_server_restart_is_survived_by_the_pool(api_server: Any) -> None:
     c.close()
 
 
-def test_concurrent_requests_share_one_client(api_server: Any) -> None:
-    c = Client(api_server.url, timeout=30)
+def test_concurrent_requests_share_one_client(shared_api_server: Any, namespace: str) -> None:
+    c = Client(shared_api_server.url, timeout=30, namespace=namespace)
     errors: list[BaseException] = []
 
     def work(i: int) -> None:
@@ -270,7 +284,7 @@ def test_concurrent_requests_share_one_client(api_server: Any) -> None:
     for t in threads:
         t.join(60)
     assert errors == []
-    assert len(c.list(ConfigMap, namespace="default")) == 60
+    assert len(c.list(ConfigMap, namespace=namespace)) == 60
     c.close()
 
 
@@ -294,8 +308,8 @@ def test_watch_of_compacted_revision_raises_gone(make_api_server: Callable[..., 
     c.close()
 
 
-def test_log_of_missing_pod_is_not_found(api_server: Any) -> None:
-    c = Client(api_server.url, timeout=10)
+def test_log_of_missing_pod_is_not_found(shared_api_server: Any, namespace: str) -> None:
+    c = Client(shared_api_server.url, timeout=10)
     with pytest.raises(NotFound):
-        c.log("default", "nope")
+        c.log(namespace, "nope")
     c.close()

@@ -1,4 +1,7 @@
-"""Informer against the real API server: convergence, 410 relist, restarts, prompt stop."""
+"""Informer against the real API server: convergence, 410 relist, restarts, prompt stop.
+
+Tests that neither restart the server nor need flags use the session's shared server and
+watch only their own fresh namespace."""
 
 from __future__ import annotations
 
@@ -53,8 +56,8 @@ class Recorder:
             return dict(self.state)
 
 
-def server_state(client: Client) -> dict[str, str]:
-    return {p.key: p.metadata.resource_version or "" for p in client.list(Pod)}
+def server_state(client: Client, namespace: str | None = None) -> dict[str, str]:
+    return {p.key: p.metadata.resource_version or "" for p in client.list(Pod, namespace)}
 
 
 def cache_state(inf: Informer[Pod]) -> dict[str, str]:
@@ -85,16 +88,16 @@ class GatedClient(Client):
             w.close()
 
 
-def test_converges_through_creates_updates_deletes(api_server: Any) -> None:
-    writer = Client(api_server.url, timeout=30)
+def test_converges_through_creates_updates_deletes(shared_api_server: Any, namespace: str) -> None:
+    writer = Client(shared_api_server.url, timeout=30, namespace=namespace)
     for i in range(10):
         writer.create(pod(f"pre-{i}", {"i": str(i)}))
-    inf = Informer(Client(api_server.url, timeout=30), Pod)
+    inf = Informer(Client(shared_api_server.url, timeout=30), Pod, namespace=namespace)
     rec = Recorder()
     inf.add_handler(rec.add, rec.update, rec.delete)
     inf.start()
     assert inf.wait_for_sync(15)
-    assert cache_state(inf) == server_state(writer)
+    assert cache_state(inf) == server_state(writer, namespace)
 
     def churn(worker: int) -> None:
         for i in range(8):
@@ -111,7 +114,7 @@ def test_converges_through_creates_updates_deletes(api_server: Any) -> None:
         t.join(60)
     for i in range(0, 10, 3):
         writer.delete(Pod, f"pre-{i}")
-    expected = server_state(writer)
+    expected = server_state(writer, namespace)
     eventually(lambda: cache_state(inf) == expected)
     eventually(lambda: rec.snapshot() == expected)
     assert len(expected) == 10 - 4 + 16
@@ -177,9 +180,9 @@ def test_survives_a_server_restart(api_server: Any) -> None:
     writer.close()
 
 
-def test_stop_interrupts_an_idle_watch_promptly(api_server: Any) -> None:
-    client = GatedClient(api_server.url, timeout=30)
-    inf = Informer(client, ConfigMap)
+def test_stop_interrupts_an_idle_watch_promptly(shared_api_server: Any, namespace: str) -> None:
+    client = GatedClient(shared_api_server.url, timeout=30)
+    inf = Informer(client, ConfigMap, namespace=namespace)
     inf.start()
     assert inf.wait_for_sync(15)
     eventually(lambda: len(client.open) == 1)

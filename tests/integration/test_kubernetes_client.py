@@ -1,4 +1,5 @@
-"""The official `kubernetes` Python client, unmodified, against a real mkube API server."""
+"""The official `kubernetes` Python client, unmodified, against a real mkube API server
+(the session's shared one; each test works in its own fresh namespace)."""
 # mypy: disable-error-code="union-attr,index,arg-type"
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from kubernetes.client.rest import ApiException
 
 
 @pytest.fixture
-def api(api_server: Any) -> Iterator[client.ApiClient]:
-    config = client.Configuration(host=api_server.url)
+def api(shared_api_server: Any) -> Iterator[client.ApiClient]:
+    config = client.Configuration(host=shared_api_server.url)
     with client.ApiClient(config) as api_client:
         yield api_client
 
@@ -33,93 +34,93 @@ def _deployment(name: str) -> client.V1Deployment:
                     name="web", image="nginx:1.27", ports=[client.V1ContainerPort(container_port=80)])]))))
 
 
-def test_deployment_lifecycle(api: client.ApiClient) -> None:
+def test_deployment_lifecycle(api: client.ApiClient, namespace: str) -> None:
     apps = client.AppsV1Api(api)
-    created = apps.create_namespaced_deployment("default", _deployment("web"))
+    created = apps.create_namespaced_deployment(namespace, _deployment("web"))
     assert created.metadata.uid and created.metadata.generation == 1
     assert created.spec.template.spec.containers[0].image == "nginx:1.27"
 
-    read = apps.read_namespaced_deployment("web", "default")
+    read = apps.read_namespaced_deployment("web", namespace)
     assert read.metadata.resource_version == created.metadata.resource_version
 
-    apps.create_namespaced_deployment("default", _deployment("other"))
-    listed = apps.list_namespaced_deployment("default", label_selector="app=web")
+    apps.create_namespaced_deployment(namespace, _deployment("other"))
+    listed = apps.list_namespaced_deployment(namespace, label_selector="app=web")
     assert [d.metadata.name for d in listed.items] == ["web"]
     assert int(listed.metadata.resource_version) >= int(created.metadata.resource_version)
 
-    patched = apps.patch_namespaced_deployment("web", "default", {"metadata": {"labels": {"tier": "front"}}})
+    patched = apps.patch_namespaced_deployment("web", namespace, {"metadata": {"labels": {"tier": "front"}}})
     assert patched.metadata.labels == {"app": "web", "tier": "front"}
     # a strategic merge patch merges containers by name
     patched = apps.patch_namespaced_deployment(
-        "web", "default", {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.28"}]}}}})
+        "web", namespace, {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.28"}]}}}})
     containers = patched.spec.template.spec.containers
     assert len(containers) == 1 and containers[0].image == "nginx:1.28" and containers[0].ports[0].container_port == 80
     assert patched.metadata.generation == 2
 
-    scale = apps.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 5}})
+    scale = apps.patch_namespaced_deployment_scale("web", namespace, {"spec": {"replicas": 5}})
     assert isinstance(scale, client.V1Scale) and scale.spec.replicas == 5
-    assert apps.read_namespaced_deployment_scale("web", "default").status.selector == "app=web"
-    assert apps.read_namespaced_deployment("web", "default").spec.replicas == 5
+    assert apps.read_namespaced_deployment_scale("web", namespace).status.selector == "app=web"
+    assert apps.read_namespaced_deployment("web", namespace).spec.replicas == 5
 
     stale = read
     stale.spec.replicas = 9
     with pytest.raises(ApiException) as exc:
-        apps.replace_namespaced_deployment("web", "default", stale)
+        apps.replace_namespaced_deployment("web", namespace, stale)
     assert exc.value.status == 409
 
-    status = apps.delete_namespaced_deployment("web", "default")  # this client returns delete bodies as dicts
+    status = apps.delete_namespaced_deployment("web", namespace)  # this client returns delete bodies as dicts
     assert status["kind"] == "Status" and status["status"] == "Success"
     with pytest.raises(ApiException) as exc:
-        apps.read_namespaced_deployment("web", "default")
+        apps.read_namespaced_deployment("web", namespace)
     assert exc.value.status == 404
 
 
-def test_pod_and_service(api: client.ApiClient) -> None:
+def test_pod_and_service(api: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(api)
     pod = client.V1Pod(metadata=client.V1ObjectMeta(name="box", labels={"app": "box"}),
                        spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")]))
-    created = core.create_namespaced_pod("default", pod)
+    created = core.create_namespaced_pod(namespace, pod)
     assert created.status.phase == "Pending"
-    assert [p.metadata.name for p in core.list_namespaced_pod("default", label_selector="app in (box)").items] == [
+    assert [p.metadata.name for p in core.list_namespaced_pod(namespace, label_selector="app in (box)").items] == [
         "box"]
-    assert core.list_namespaced_pod("default", field_selector="status.phase=Pending").items[0].metadata.name == "box"
-    patched = core.patch_namespaced_pod("box", "default", {"metadata": {"annotations": {"a": "b"}}})
+    assert core.list_namespaced_pod(namespace, field_selector="status.phase=Pending").items[0].metadata.name == "box"
+    patched = core.patch_namespaced_pod("box", namespace, {"metadata": {"annotations": {"a": "b"}}})
     assert patched.metadata.annotations == {"a": "b"}
     binding = client.V1Binding(metadata=client.V1ObjectMeta(name="box"),
                                target=client.V1ObjectReference(kind="Node", name="node-1"))
     # Like kube-apiserver, mkube answers a Status to a binding, which this client cannot
     # decode into V1Binding (kubernetes-client/python#547): skip decoding, as users do.
-    resp = core.create_namespaced_binding("default", binding, _preload_content=False)
+    resp = core.create_namespaced_binding(namespace, binding, _preload_content=False)
     assert resp.status == 201  # type: ignore[attr-defined]  # a raw urllib3 response here
-    assert core.read_namespaced_pod("box", "default").spec.node_name == "node-1"
+    assert core.read_namespaced_pod("box", namespace).spec.node_name == "node-1"
 
     svc = client.V1Service(metadata=client.V1ObjectMeta(name="box"),
                            spec=client.V1ServiceSpec(selector={"app": "box"},
                                                      ports=[client.V1ServicePort(port=80, target_port=8080)]))
-    made = core.create_namespaced_service("default", svc)
+    made = core.create_namespaced_service(namespace, svc)
     assert made.spec.ports[0].port == 80
-    assert core.read_namespaced_service("box", "default").metadata.uid == made.metadata.uid
-    core.patch_namespaced_service("box", "default", {"metadata": {"labels": {"exposed": "yes"}}})
-    assert [s.metadata.name for s in core.list_namespaced_service("default", label_selector="exposed").items] == [
+    assert core.read_namespaced_service("box", namespace).metadata.uid == made.metadata.uid
+    core.patch_namespaced_service("box", namespace, {"metadata": {"labels": {"exposed": "yes"}}})
+    assert [s.metadata.name for s in core.list_namespaced_service(namespace, label_selector="exposed").items] == [
         "box"]
-    core.delete_namespaced_service("box", "default")
-    deleting = core.delete_namespaced_pod("box", "default")  # bound: graceful
+    core.delete_namespaced_service("box", namespace)
+    deleting = core.delete_namespaced_pod("box", namespace)  # bound: graceful
     assert deleting.metadata.deletion_timestamp is not None
-    core.delete_namespaced_pod("box", "default", grace_period_seconds=0)
+    core.delete_namespaced_pod("box", namespace, grace_period_seconds=0)
     with pytest.raises(ApiException) as exc:
-        core.read_namespaced_pod("box", "default")
+        core.read_namespaced_pod("box", namespace)
     assert exc.value.status == 404
 
 
-def test_watch(api: client.ApiClient) -> None:
+def test_watch(api: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(api)
-    core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="first")))
+    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="first")))
     seen: list[tuple[str, str]] = []
     ready = threading.Event()
 
     def run() -> None:
         w = watch.Watch()
-        for event in w.stream(core.list_namespaced_config_map, "default", timeout_seconds=10):
+        for event in w.stream(core.list_namespaced_config_map, namespace, timeout_seconds=10):
             seen.append((event["type"], event["object"].metadata.name))
             ready.set()
             if len(seen) == 4:
@@ -128,24 +129,24 @@ def test_watch(api: client.ApiClient) -> None:
     t = threading.Thread(target=run)
     t.start()
     assert ready.wait(10)  # the initial ADDED for "first"
-    core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="second"),
+    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="second"),
                                                                    data={"k": "v"}))
-    core.patch_namespaced_config_map("second", "default", {"data": {"k": "w"}})
-    core.delete_namespaced_config_map("second", "default")
+    core.patch_namespaced_config_map("second", namespace, {"data": {"k": "w"}})
+    core.delete_namespaced_config_map("second", namespace)
     t.join(15)
     assert seen == [("ADDED", "first"), ("ADDED", "second"), ("MODIFIED", "second"), ("DELETED", "second")]
 
 
-def test_watch_resumes_from_resource_version(api: client.ApiClient) -> None:
+def test_watch_resumes_from_resource_version(api: client.ApiClient, namespace: str) -> None:
     apps = client.AppsV1Api(api)
-    rv = apps.list_namespaced_deployment("default").metadata.resource_version
-    apps.create_namespaced_deployment("default", _deployment("watched"))
-    apps.patch_namespaced_deployment_scale("watched", "default", {"spec": {"replicas": 3}})
-    apps.delete_namespaced_deployment("watched", "default")
+    rv = apps.list_namespaced_deployment(namespace).metadata.resource_version
+    apps.create_namespaced_deployment(namespace, _deployment("watched"))
+    apps.patch_namespaced_deployment_scale("watched", namespace, {"spec": {"replicas": 3}})
+    apps.delete_namespaced_deployment("watched", namespace)
     w = watch.Watch()
     events = []
     start = time.monotonic()
-    for event in w.stream(apps.list_namespaced_deployment, "default", resource_version=rv, timeout_seconds=5):
+    for event in w.stream(apps.list_namespaced_deployment, namespace, resource_version=rv, timeout_seconds=5):
         events.append((event["type"], event["object"].spec.replicas))
         if len(events) == 3:
             w.stop()

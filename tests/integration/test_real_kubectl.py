@@ -1,4 +1,5 @@
-"""The real `kubectl` (v1.32, unmodified) against a real mkube API server."""
+"""The real `kubectl` (v1.32, unmodified) against a real mkube API server: the session's
+shared one, each test in its own fresh namespace (`kubectl` passes `--namespace`)."""
 
 from __future__ import annotations
 
@@ -57,15 +58,16 @@ spec:
 
 
 @pytest.fixture
-def kubectl(api_server: Any, tmp_path: Path) -> Any:
+def kubectl(shared_api_server: Any, namespace: str, tmp_path: Path) -> Any:
+    """kubectl(*args) in the test's namespace (a later `-n` in args wins)."""
     binary = shutil.which("kubectl")
     if binary is None:
         pytest.fail("kubectl is not on PATH (the API-compatibility tests need the real kubectl 1.32)")
     env = dict(os.environ, KUBECONFIG=os.devnull, HOME=str(tmp_path))  # no user config, private cache
 
     def run(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([binary, "--server", api_server.url, *args], capture_output=True, text=True,
-                              env=env, input=input, timeout=60)
+        proc = subprocess.run([binary, "--server", shared_api_server.url, "--namespace", namespace, *args],
+                              capture_output=True, text=True, env=env, input=input, timeout=60)
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc
@@ -108,17 +110,18 @@ def test_create_from_file_get_yaml_apply_delete(kubectl: Any, tmp_path: Path) ->
     assert bad.returncode != 0 and "spec.replicas" in bad.stderr
 
 
-def test_create_commands_send_protobuf(kubectl: Any) -> None:
+def test_create_commands_send_protobuf(kubectl: Any, namespace: str) -> None:
     """`kubectl create <kind>` uses typed clients, which send protobuf bodies."""
-    kubectl("create", "namespace", "proto")
-    kubectl("create", "configmap", "cm", "-n", "proto", "--from-literal=a=b", "--from-literal=c=d")
-    kubectl("create", "secret", "generic", "sec", "-n", "proto", "--from-literal=pw=hunter2")
-    kubectl("create", "deployment", "dep", "-n", "proto", "--image=nginx", "--port=80", "--replicas=3")
-    kubectl("create", "deployment", "zero", "-n", "proto", "--image=nginx", "--replicas=0")
-    kubectl("create", "service", "clusterip", "svc", "-n", "proto", "--tcp=80:8080")
+    proto = f"{namespace}-proto"
+    kubectl("create", "namespace", proto)
+    kubectl("create", "configmap", "cm", "-n", proto, "--from-literal=a=b", "--from-literal=c=d")
+    kubectl("create", "secret", "generic", "sec", "-n", proto, "--from-literal=pw=hunter2")
+    kubectl("create", "deployment", "dep", "-n", proto, "--image=nginx", "--port=80", "--replicas=3")
+    kubectl("create", "deployment", "zero", "-n", proto, "--image=nginx", "--replicas=0")
+    kubectl("create", "service", "clusterip", "svc", "-n", proto, "--tcp=80:8080")
 
     def get(*args: str) -> Any:
-        return json.loads(kubectl("get", *args, "-n", "proto", "-o", "json").stdout)
+        return json.loads(kubectl("get", *args, "-n", proto, "-o", "json").stdout)
 
     assert get("cm", "cm")["data"] == {"a": "b", "c": "d"}
     assert get("secret", "sec")["data"] == {"pw": "aHVudGVyMg=="}
@@ -130,28 +133,29 @@ def test_create_commands_send_protobuf(kubectl: Any) -> None:
     assert get("deploy", "zero")["spec"]["replicas"] == 0
     port = get("svc", "svc")["spec"]["ports"][0]
     assert (port["name"], port["port"], port["targetPort"]) == ("80-8080", 80, 8080)
-    ns = json.loads(kubectl("get", "ns", "proto", "-o", "json").stdout)
+    ns = json.loads(kubectl("get", "ns", proto, "-o", "json").stdout)
     assert ns["status"]["phase"] == "Active"
 
 
-def test_watch_and_namespace_delete(kubectl: Any, api_server: Any) -> None:
-    kubectl("create", "namespace", "gone")
-    kubectl("run", "p", "-n", "gone", "--image=busybox")
+def test_watch_and_namespace_delete(kubectl: Any, shared_api_server: Any, namespace: str) -> None:
+    gone = f"{namespace}-gone"
+    kubectl("create", "namespace", gone)
+    kubectl("run", "p", "-n", gone, "--image=busybox")
     binary = shutil.which("kubectl")
     assert binary is not None
-    watcher = subprocess.Popen([binary, "--server", api_server.url, "get", "pods", "-n", "gone", "-w",
+    watcher = subprocess.Popen([binary, "--server", shared_api_server.url, "get", "pods", "-n", gone, "-w",
                                 "--request-timeout=8s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=dict(os.environ, KUBECONFIG=os.devnull))
     try:
         time.sleep(1.5)
-        kubectl("label", "pod", "p", "-n", "gone", "x=1")
-        kubectl("delete", "ns", "gone", "--wait=false")
+        kubectl("label", "pod", "p", "-n", gone, "x=1")
+        kubectl("delete", "ns", gone, "--wait=false")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if httpx.get(f"{api_server.url}/api/v1/namespaces/gone").status_code == 404:
+            if httpx.get(f"{shared_api_server.url}/api/v1/namespaces/{gone}").status_code == 404:
                 break
             time.sleep(0.1)
-        assert httpx.get(f"{api_server.url}/api/v1/namespaces/gone").status_code == 404
+        assert httpx.get(f"{shared_api_server.url}/api/v1/namespaces/{gone}").status_code == 404
     finally:
         watcher.terminate()
         out, _ = watcher.communicate(timeout=10)
