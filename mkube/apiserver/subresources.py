@@ -143,9 +143,14 @@ async def create_binding(r: ResourceRequest) -> Response:
         raise Invalid("Binding", r.name, [Cause("target.kind", f"Unsupported value: {target.get('kind')!r}: "
                                                                f'supported values: "Node"', "FieldValueNotSupported")])
     name = r.name
+    want_uid = md.get("uid")
 
     def compute(old: Obj) -> Obj:
         spec = old.get("spec") or {}
+        if want_uid and (old.get("metadata") or {}).get("uid") != want_uid:
+            # the Binding was meant for an earlier pod of the same name
+            raise Conflict("pods", name, f"Precondition failed: UID in precondition: {want_uid}, "
+                                         f"UID in object meta: {(old.get('metadata') or {}).get('uid')}")
         if (old.get("metadata") or {}).get("deletionTimestamp"):
             raise Conflict("pods", name, f"pod {name} is being deleted, cannot be assigned to a host")
         if spec.get("nodeName"):
