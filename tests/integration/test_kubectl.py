@@ -2,6 +2,10 @@
 
 The main flows run `mkubectl` as a real subprocess; the rest call `mkube.kubectl.main.run`
 in-process (same code path from the argument list on, output captured) for speed.
+
+The fixtures work on the session's shared API server, in a fresh namespace of the test
+(the kubeconfig's namespace and the client's default); a test that asks for `api_server`
+(it lists across all namespaces) gets them on that private server, in "default".
 """
 
 from __future__ import annotations
@@ -71,15 +75,27 @@ Kubectl = Callable[..., Result]
 
 
 @pytest.fixture
-def kubeconfig(api_server: ApiServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = write_kubeconfig(tmp_path / "kubeconfig.yaml", api_server.url)
+def target(request: pytest.FixtureRequest) -> tuple[ApiServerProcess, str | None]:
+    """(server, namespace) of the fixtures below: the test's own `api_server` and no namespace
+    ("default") if the test asks for one, else the shared server and the test's `namespace`."""
+    if "api_server" in request.fixturenames:
+        return request.getfixturevalue("api_server"), None
+    return request.getfixturevalue("shared_api_server"), request.getfixturevalue("namespace")
+
+
+@pytest.fixture
+def kubeconfig(target: tuple[ApiServerProcess, str | None], tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> Path:
+    server, namespace = target
+    path = write_kubeconfig(tmp_path / "kubeconfig.yaml", server.url, namespace=namespace)
     monkeypatch.setenv("KUBECONFIG", str(path))
     return path
 
 
 @pytest.fixture
-def client(api_server: ApiServerProcess) -> Iterator[Client]:
-    with Client(api_server.url) as c:
+def client(target: tuple[ApiServerProcess, str | None]) -> Iterator[Client]:
+    server, namespace = target
+    with Client(server.url, namespace=namespace or "default") as c:
         yield c  # type: ignore[misc]
 
 
@@ -114,7 +130,7 @@ def lines(text: str) -> list[str]:
 
 # ---------------------------------------------------------------- main flows, real processes
 
-def test_create_get_describe_delete_as_a_user_would(kubeconfig: Path, tmp_path: Path) -> None:
+def test_create_get_describe_delete_as_a_user_would(kubeconfig: Path, namespace: str, tmp_path: Path) -> None:
     app = tmp_path / "app.yaml"
     app.write_text(APP)
     r = mkubectl(kubeconfig, "create", "-f", str(app))
@@ -139,7 +155,7 @@ def test_create_get_describe_delete_as_a_user_would(kubeconfig: Path, tmp_path: 
 
     r = mkubectl(kubeconfig, "describe", "deployment", "web")
     assert r.code == 0
-    assert re.search(r"^Name:\s+web$", r.out, re.M) and re.search(r"^Namespace:\s+default$", r.out, re.M)
+    assert re.search(r"^Name:\s+web$", r.out, re.M) and re.search(rf"^Namespace:\s+{namespace}$", r.out, re.M)
     assert re.search(r"^Replicas:\s+2 desired \| ", r.out, re.M)
     assert re.search(r"^    Image:\s+nginx:1.25$", r.out, re.M)
     assert lines(r.out)[-1].startswith("Events:")
@@ -147,7 +163,7 @@ def test_create_get_describe_delete_as_a_user_would(kubeconfig: Path, tmp_path: 
     r = mkubectl(kubeconfig, "delete", "-f", str(app))
     assert (r.code, r.out, r.err) == (0, 'deployment.apps "web" deleted\nservice "web" deleted\n', "")
     r = mkubectl(kubeconfig, "get", "deploy")
-    assert (r.code, r.out, r.err) == (0, "", "No resources found in default namespace.\n")
+    assert (r.code, r.out, r.err) == (0, "", f"No resources found in {namespace} namespace.\n")
 
 
 def test_errors_are_one_line_like_kubectl(kubeconfig: Path, tmp_path: Path) -> None:
@@ -218,7 +234,7 @@ def test_conflict_on_stale_resource_version(kubectl: Kubectl, tmp_path: Path) ->
                      f"version and try again\n")
 
 
-def test_get_watch_streams_rows(kubeconfig: Path, client: Client) -> None:
+def test_get_watch_streams_rows(kubeconfig: Path, client: Client, namespace: str) -> None:
     env = dict(os.environ, KUBECONFIG=str(kubeconfig))
     proc = subprocess.Popen([sys.executable, "-m", "mkube.kubectl.main", "get", "configmaps", "--watch"],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -239,7 +255,7 @@ def test_get_watch_streams_rows(kubeconfig: Path, client: Client) -> None:
         deadline = time.monotonic() + 20
         while True:  # create until the watch has seen one (it may start after the first create)
             client.create_raw("configmaps", {"metadata": {"name": f"w{int(time.monotonic() * 1000)}"},
-                                             "data": {"a": "1"}}, "default")
+                                             "data": {"a": "1"}}, namespace)
             try:
                 header = got.get(timeout=2)
                 break
@@ -248,7 +264,7 @@ def test_get_watch_streams_rows(kubeconfig: Path, client: Client) -> None:
         assert header.split() == ["NAME", "DATA", "AGE"]
         row = next_line()
         assert re.fullmatch(rf"w\d+\s+1\s+{AGE}", row)
-        client.create_raw("configmaps", {"metadata": {"name": "watched-longer-name"}}, "default")
+        client.create_raw("configmaps", {"metadata": {"name": "watched-longer-name"}}, namespace)
         later = next_line()
         while not later.startswith("watched-longer-name"):
             later = next_line()
@@ -287,7 +303,8 @@ def test_secure_server_through_the_mkube_kubeconfig(make_api_server: Callable[..
 
 # ---------------------------------------------------------------- create / apply
 
-def test_create_from_directory_recursive_and_stdin(kubectl: Kubectl, tmp_path: Path) -> None:
+def test_create_from_directory_recursive_and_stdin(kubectl: Kubectl, namespace: str, tmp_path: Path) -> None:
+    team = f"{namespace}-team"  # namespaces are cluster-wide: one no other test makes
     tmp_path = tmp_path / "manifests"
     tmp_path.mkdir()
     (tmp_path / "a.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n")
@@ -295,47 +312,49 @@ def test_create_from_directory_recursive_and_stdin(kubectl: Kubectl, tmp_path: P
     sub.mkdir()
     (sub / "b.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}},
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}]}))
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team}}]}))
     assert kubectl("create", "-f", str(tmp_path)).out == "configmap/a created\n"
-    assert kubectl("create", "-R", "-f", str(sub)).out == "configmap/b created\nnamespace/team created\n"
-    r = kubectl("create", "-f", "-", "-n", "team",
+    assert kubectl("create", "-R", "-f", str(sub)).out == f"configmap/b created\nnamespace/{team} created\n"
+    r = kubectl("create", "-f", "-", "-n", team,
                 stdin="apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n---\n")
     assert (r.code, r.out) == (0, "configmap/c created\n")
-    assert kubectl("get", "cm", "c", "-n", "team", "-o", "jsonpath={.metadata.namespace}").out == "team"
-    r = kubectl("create", "-f", "-", "-n", "team",
+    assert kubectl("get", "cm", "c", "-n", team, "-o", "jsonpath={.metadata.namespace}").out == team
+    r = kubectl("create", "-f", "-", "-n", team,
                 stdin="apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: d\n  namespace: other\n")
-    assert r.code == 1 and "does not match the namespace \"team\"" in r.err
+    assert r.code == 1 and f"does not match the namespace \"{team}\"" in r.err
 
 
-def test_apply_creates_configures_and_prunes_like_kubectl(kubectl: Kubectl, client: Client, tmp_path: Path) -> None:
+def test_apply_creates_configures_and_prunes_like_kubectl(kubectl: Kubectl, client: Client, namespace: str,
+                                                         tmp_path: Path) -> None:
     f = tmp_path / "cm.yaml"
     f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: {x: y}\ndata:\n  a: '1'\n"
                  "  b: '2'\n")
     assert kubectl("apply", "-f", str(f)).out == "configmap/c created\n"
     assert kubectl("apply", "-f", str(f)).out == "configmap/c unchanged\n"
-    client.patch_raw("configmaps", "c", {"metadata": {"labels": {"added-by": "someone-else"}}}, "default")
+    client.patch_raw("configmaps", "c", {"metadata": {"labels": {"added-by": "someone-else"}}}, namespace)
     f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: {x: y}\ndata:\n  a: changed\n")
     assert kubectl("apply", "-f", str(f)).out == "configmap/c configured\n"
-    live = client.get_raw("configmaps", "c", "default")
+    live = client.get_raw("configmaps", "c", namespace)
     assert live["data"] == {"a": "changed"}  # b was dropped from the manifest: removed
     assert live["metadata"]["labels"] == {"x": "y", "added-by": "someone-else"}  # others' changes kept
     annotation = live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
     assert json.loads(annotation)["data"] == {"a": "changed"}
 
 
-def test_apply_strategic_merge_on_containers(kubectl: Kubectl, client: Client, tmp_path: Path) -> None:
+def test_apply_strategic_merge_on_containers(kubectl: Kubectl, client: Client, namespace: str,
+                                            tmp_path: Path) -> None:
     f = tmp_path / "app.yaml"
     f.write_text(APP)
     r = kubectl("apply", "-f", str(f))
     assert r.out == "deployment.apps/web created\nservice/web created\n"
     # someone adds a container; the manifest then changes the image and drops the port
     client.patch_raw("deployments", "web", {"spec": {"template": {"spec": {"containers": [
-        {"name": "sidecar", "image": "busybox"}]}}}}, "default", patch_type="strategic")
+        {"name": "sidecar", "image": "busybox"}]}}}}, namespace, patch_type="strategic")
     f.write_text(APP.replace("nginx:1.25", "nginx:1.26").replace("        ports:\n        - containerPort: 80\n",
                                                                  ""))
     r = kubectl("apply", "-f", str(f))
     assert r.out == "deployment.apps/web configured\nservice/web unchanged\n"
-    containers = client.get_raw("deployments", "web", "default")["spec"]["template"]["spec"]["containers"]
+    containers = client.get_raw("deployments", "web", namespace)["spec"]["template"]["spec"]["containers"]
     by_name = {c["name"]: c for c in containers}
     assert by_name["web"]["image"] == "nginx:1.26" and "ports" not in by_name["web"]
     assert by_name["sidecar"]["image"] == "busybox"
@@ -354,7 +373,7 @@ def test_apply_over_created_object_warns_and_patches(kubectl: Kubectl, tmp_path:
 
 # ---------------------------------------------------------------- get
 
-def _deploy(client: Client, name: str, namespace: str = "default", replicas: int = 1,
+def _deploy(client: Client, name: str, namespace: str | None = None, replicas: int = 1,
             labels: dict[str, str] | None = None) -> dict[str, Any]:
     body = yaml.safe_load(APP.split("---")[0])
     body["metadata"] = {"name": name, "labels": labels or {"app": name}}
@@ -403,7 +422,9 @@ def test_get_output_formats(kubectl: Kubectl, client: Client) -> None:
     assert r.code == 1 and r.err.startswith('error: unable to match a printer suitable for the output format "xml"')
 
 
-def test_get_kinds_namespaces_and_type_name_forms(kubectl: Kubectl, client: Client) -> None:
+def test_get_kinds_namespaces_and_type_name_forms(kubectl: Kubectl, client: Client,
+                                                  api_server: ApiServerProcess) -> None:
+    """Lists across all namespaces: on a private server (see `target`)."""
     client.create_raw("namespaces", {"metadata": {"name": "other"}})
     _deploy(client, "web")
     _deploy(client, "far", namespace="other")
@@ -436,7 +457,7 @@ def _event(client: Client, name: str, obj: dict[str, Any], reason: str, message:
                            "uid": meta["uid"]},
         "reason": reason, "message": message, "type": "Normal", "count": 1,
         "source": {"component": "deployment-controller"},
-        "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z"}, "default")
+        "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z"}, meta["namespace"])
 
 
 def test_describe_shows_kind_specific_details_and_events(kubectl: Kubectl, client: Client) -> None:
