@@ -460,7 +460,8 @@ def _event(client: Client, name: str, obj: dict[str, Any], reason: str, message:
         "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z"}, meta["namespace"])
 
 
-def test_describe_shows_kind_specific_details_and_events(kubectl: Kubectl, client: Client) -> None:
+def test_describe_shows_kind_specific_details_and_events(kubectl: Kubectl, client: Client, namespace: str) -> None:
+    node_name = f"{namespace}-node1"  # nodes are cluster-wide: one no other test makes
     dep = _deploy(client, "web", replicas=2)
     other = _deploy(client, "other")
     _event(client, "web.1", dep, "ScalingReplicaSet", "Scaled up replica set web-abc to 2", "Deployment")
@@ -473,30 +474,30 @@ def test_describe_shows_kind_specific_details_and_events(kubectl: Kubectl, clien
                      r"to 2", events)
     assert "other-x" not in events
 
-    client.create_raw("nodes", {"metadata": {"name": "node1", "labels": {"node-role.kubernetes.io/worker": ""}},
+    client.create_raw("nodes", {"metadata": {"name": node_name, "labels": {"node-role.kubernetes.io/worker": ""}},
                                 "spec": {"taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]},
                                 "status": {"capacity": {"cpu": "4", "memory": "8Gi"},
                                            "allocatable": {"cpu": "4", "memory": "8Gi"},
                                            "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}]}})
     client.create_raw("pods", {"metadata": {"name": "p1", "labels": {"app": "web"}},
-                               "spec": {"nodeName": "node1", "containers": [
+                               "spec": {"nodeName": node_name, "containers": [
                                    {"name": "c", "image": "busybox",
-                                    "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}]}}, "default")
-    node = kubectl("describe", "node", "node1").out
+                                    "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}]}}, namespace)
+    node = kubectl("describe", "node", node_name).out
     assert re.search(r"^Roles:\s+worker$", node, re.M)
     assert re.search(r"^Taints:\s+dedicated=db:NoSchedule$", node, re.M)
     assert re.search(r"^  InternalIP:\s+10.0.0.1$", node, re.M)
     assert re.search(r"^Non-terminated Pods:\s+\(1 in total\)$", node, re.M)
-    assert re.search(r"^  default\s+p1\s+500m \(12%\)\s+0 \(0%\)\s+1Gi \(12%\)\s+0 \(0%\)\s+" + AGE, node, re.M)
+    assert re.search(rf"^  {namespace}\s+p1\s+500m \(12%\)\s+0 \(0%\)\s+1Gi \(12%\)\s+0 \(0%\)\s+" + AGE, node, re.M)
     assert re.search(r"^  cpu\s+500m \(12%\)\s+0 \(0%\)$", node, re.M)
 
     pod = kubectl("describe", "pod", "p1").out
-    assert re.search(r"^Node:\s+node1/$", pod, re.M) and re.search(r"^QoS Class:\s+Burstable$", pod, re.M)
+    assert re.search(rf"^Node:\s+{node_name}/$", pod, re.M) and re.search(r"^QoS Class:\s+Burstable$", pod, re.M)
     client.create_raw("services", {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"},
                                                                         "ports": [{"port": 80, "targetPort": 8080}]}},
-                      "default")
+                      namespace)
     client.create_raw("endpoints", {"metadata": {"name": "web"}, "subsets": [
-        {"addresses": [{"ip": "10.1.0.1"}, {"ip": "10.1.0.2"}], "ports": [{"port": 8080}]}]}, "default")
+        {"addresses": [{"ip": "10.1.0.1"}, {"ip": "10.1.0.2"}], "ports": [{"port": 8080}]}]}, namespace)
     svc = kubectl("describe", "svc", "web").out
     assert re.search(r"^Selector:\s+app=web$", svc, re.M)
     assert re.search(r"^Endpoints:\s+10.1.0.1:8080,10.1.0.2:8080$", svc, re.M)
@@ -511,10 +512,10 @@ def test_describe_shows_kind_specific_details_and_events(kubectl: Kubectl, clien
 
 # ---------------------------------------------------------------- delete
 
-def test_delete_forms_and_waiting(kubectl: Kubectl, client: Client) -> None:
+def test_delete_forms_and_waiting(kubectl: Kubectl, client: Client, namespace: str) -> None:
     for name in ("a", "b", "c"):
         client.create_raw("configmaps", {"metadata": {"name": name, "labels": {"group": "x" if name != "c" else "y"}}},
-                          "default")
+                          namespace)
     assert kubectl("delete", "cm", "a").out == 'configmap "a" deleted\n'
     assert kubectl("delete", "cm", "-l", "group=x").out == 'configmap "b" deleted\n'
     assert kubectl("delete", "cm", "-l", "group=x").out == "No resources found\n"
@@ -524,7 +525,7 @@ def test_delete_forms_and_waiting(kubectl: Kubectl, client: Client) -> None:
 
     # A pod on a node is deleted gracefully: it stays (Terminating) until its kubelet confirms.
     client.create_raw("pods", {"metadata": {"name": "bound"},
-                               "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x"}]}}, "default")
+                               "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x"}]}}, namespace)
     started = time.monotonic()
     r = kubectl("delete", "pod", "bound", "--timeout=1s")
     assert r.out == 'pod "bound" deleted\n'
@@ -535,40 +536,40 @@ def test_delete_forms_and_waiting(kubectl: Kubectl, client: Client) -> None:
     r = kubectl("delete", "pod", "bound", "--force", "--grace-period=0")
     assert r.out == 'pod "bound" force deleted\n'
     assert r.err.startswith("Warning: Immediate deletion does not wait for confirmation")
-    assert kubectl("get", "pods").err == "No resources found in default namespace.\n"
+    assert kubectl("get", "pods").err == f"No resources found in {namespace} namespace.\n"
     for name in ("d", "e"):
-        client.create_raw("configmaps", {"metadata": {"name": name}}, "default")
+        client.create_raw("configmaps", {"metadata": {"name": name}}, namespace)
     assert kubectl("delete", "cm", "--all").out == 'configmap "d" deleted\nconfigmap "e" deleted\n'
 
 
 # ---------------------------------------------------------------- scale, expose, run
 
-def test_scale_expose_run(kubectl: Kubectl, client: Client) -> None:
+def test_scale_expose_run(kubectl: Kubectl, client: Client, namespace: str) -> None:
     _deploy(client, "web", replicas=1)
     assert kubectl("scale", "deploy/web", "--replicas=4").out == "deployment.apps/web scaled\n"
-    assert client.get_raw("deployments", "web", "default")["spec"]["replicas"] == 4
+    assert client.get_raw("deployments", "web", namespace)["spec"]["replicas"] == 4
     r = kubectl("scale", "deployment", "web", "--replicas=2", "--current-replicas=3")
     assert (r.code, r.err) == (1, "error: Expected replicas to be 3, was 4\n")
 
     assert kubectl("expose", "deployment", "web", "--port=8080", "--target-port=80", "--type=NodePort").out == \
         "service/web exposed\n"
-    svc = client.get_raw("services", "web", "default")
+    svc = client.get_raw("services", "web", namespace)
     assert svc["spec"]["selector"] == {"app": "web"}
     assert svc["spec"]["type"] == "NodePort"
     assert [(p["port"], p["targetPort"], p["protocol"]) for p in svc["spec"]["ports"]] == [(8080, 80, "TCP")]
     assert kubectl("expose", "svc", "web", "--name=web-again").out == "service/web-again exposed\n"
-    assert client.get_raw("services", "web-again", "default")["spec"]["ports"][0]["port"] == 8080
+    assert client.get_raw("services", "web-again", namespace)["spec"]["ports"][0]["port"] == 8080
     r = kubectl("expose", "deploy", "web")
     assert r.code == 1 and r.err == 'Error from server (AlreadyExists): services "web" already exists\n'
 
     r = kubectl("run", "box", "--image=busybox", "--port=80", "--env=A=1", "--restart=Never", "--", "sleep", "60")
     assert r.out == "pod/box created\n"
-    pod = client.get_raw("pods", "box", "default")
+    pod = client.get_raw("pods", "box", namespace)
     assert pod["metadata"]["labels"] == {"run": "box"}
     assert pod["spec"]["restartPolicy"] == "Never"
     assert pod["spec"]["containers"][0]["args"] == ["sleep", "60"]
     assert kubectl("expose", "pod", "box").out == "service/box exposed\n"
-    assert client.get_raw("services", "box", "default")["spec"]["selector"] == {"run": "box"}
+    assert client.get_raw("services", "box", namespace)["spec"]["selector"] == {"run": "box"}
 
 
 # ---------------------------------------------------------------- rollout
@@ -584,10 +585,10 @@ def _rs(client: Client, dep: dict[str, Any], revision: int, image: str, cause: s
                                           "uid": dep["metadata"]["uid"], "controller": True}]},
         "spec": {"replicas": 1, "selector": {"matchLabels": labels},
                  "template": {"metadata": {"labels": labels},
-                              "spec": {"containers": [{"name": "web", "image": image}]}}}}, "default")
+                              "spec": {"containers": [{"name": "web", "image": image}]}}}}, dep["metadata"]["namespace"])
 
 
-def test_rollout_history_undo_pause_resume_restart(kubectl: Kubectl, client: Client) -> None:
+def test_rollout_history_undo_pause_resume_restart(kubectl: Kubectl, client: Client, namespace: str) -> None:
     dep = _deploy(client, "web")
     assert kubectl("rollout", "history", "deploy/web").out == "deployment.apps/web \nNo rollout history found.\n"
     _rs(client, dep, 1, "nginx:1.24")
@@ -601,7 +602,7 @@ def test_rollout_history_undo_pause_resume_restart(kubectl: Kubectl, client: Cli
 
     r = kubectl("rollout", "undo", "deploy/web")  # current template (nginx:1.25) is revision 2: back to 1
     assert r.out == "deployment.apps/web rolled back\n"
-    template = client.get_raw("deployments", "web", "default")["spec"]["template"]
+    template = client.get_raw("deployments", "web", namespace)["spec"]["template"]
     assert template["spec"]["containers"][0]["image"] == "nginx:1.24"
     assert template["metadata"]["labels"] == {"app": "web"}  # pod-template-hash dropped, like kubectl
     assert kubectl("rollout", "undo", "deploy/web", "--to-revision=1").out == (
@@ -610,15 +611,15 @@ def test_rollout_history_undo_pause_resume_restart(kubectl: Kubectl, client: Cli
     assert (r.code, r.err) == (1, "error: unable to find specified revision 9 in history\n")
 
     assert kubectl("rollout", "pause", "deploy/web").out == "deployment.apps/web paused\n"
-    assert client.get_raw("deployments", "web", "default")["spec"]["paused"] is True
+    assert client.get_raw("deployments", "web", namespace)["spec"]["paused"] is True
     r = kubectl("rollout", "pause", "deploy/web")
     assert (r.code, r.err) == (1, 'error: deployments.apps "web" is already paused\n')
     r = kubectl("rollout", "undo", "deploy/web")
     assert r.code == 1 and "you cannot rollback a paused deployment" in r.err
     assert kubectl("rollout", "resume", "deploy/web").out == "deployment.apps/web resumed\n"
-    assert not client.get_raw("deployments", "web", "default")["spec"].get("paused")
+    assert not client.get_raw("deployments", "web", namespace)["spec"].get("paused")
     assert kubectl("rollout", "restart", "deploy/web").out == "deployment.apps/web restarted\n"
-    annotations = client.get_raw("deployments", "web", "default")["spec"]["template"]["metadata"]["annotations"]
+    annotations = client.get_raw("deployments", "web", namespace)["spec"]["template"]["metadata"]["annotations"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)",
                         annotations["kubectl.kubernetes.io/restartedAt"])
     r = kubectl("rollout", "history", "rs/web-h1")
@@ -626,7 +627,7 @@ def test_rollout_history_undo_pause_resume_restart(kubectl: Kubectl, client: Cli
 
 
 def _set_status(client: Client, status: dict[str, Any]) -> None:
-    client.patch_raw("deployments", "web", {"status": status}, "default", subresource="status")
+    client.patch_raw("deployments", "web", {"status": status}, subresource="status")  # the client's namespace
 
 
 def test_rollout_status_follows_the_deployment(kubectl: Kubectl, client: Client) -> None:
@@ -677,13 +678,13 @@ def test_rollout_status_follows_the_deployment(kubectl: Kubectl, client: Client)
 
 # ---------------------------------------------------------------- logs / exec (no kubelet yet)
 
-def test_logs_and_exec_reach_the_api_server(kubectl: Kubectl, client: Client) -> None:
+def test_logs_and_exec_reach_the_api_server(kubectl: Kubectl, client: Client, namespace: str) -> None:
     dep = _deploy(client, "web")
     for name in ("web-1", "web-2"):
         client.create_raw("pods", {"metadata": {"name": name, "labels": {"app": "web"}, "ownerReferences": [
             {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-x", "uid": dep["metadata"]["uid"],
              "controller": True}]}, "spec": {"containers": [{"name": "web", "image": "x"},
-                                                            {"name": "side", "image": "y"}]}}, "default")
+                                                            {"name": "side", "image": "y"}]}}, namespace)
     r = kubectl("logs", "deploy/web")
     assert r.code == 1
     err = lines(r.err)
@@ -698,10 +699,11 @@ def test_logs_and_exec_reach_the_api_server(kubectl: Kubectl, client: Client) ->
 
 # ---------------------------------------------------------------- config, version, discovery
 
-def test_config_commands(kubectl: Kubectl, kubeconfig: Path, api_server: ApiServerProcess) -> None:
+def test_config_commands(kubectl: Kubectl, kubeconfig: Path, namespace: str) -> None:
+    team, other = f"{namespace}-team", f"{namespace}-other"  # namespaces no other test makes objects in
     doc = yaml.safe_load(kubeconfig.read_text())
     doc["contexts"].append({"name": "team", "context": {"cluster": doc["clusters"][0]["name"], "user": "admin",
-                                                        "namespace": "team"}})
+                                                        "namespace": team}})
     doc["users"][0]["user"] = {"token": "s3cret"}
     kubeconfig.write_text(yaml.safe_dump(doc))
     current = doc["current-context"]
@@ -715,18 +717,18 @@ def test_config_commands(kubectl: Kubectl, kubeconfig: Path, api_server: ApiServ
 
     assert kubectl("config", "use-context", "team").out == 'Switched to context "team".\n'
     assert yaml.safe_load(kubeconfig.read_text())["current-context"] == "team"
-    assert kubectl("get", "pods").err == "No resources found in team namespace.\n"
-    assert kubectl("config", "set-context", "--current", "--namespace=kube-system").out == \
+    assert kubectl("get", "pods").err == f"No resources found in {team} namespace.\n"
+    assert kubectl("config", "set-context", "--current", f"--namespace={other}").out == \
         'Context "team" modified.\n'
-    assert kubectl("get", "pods").err == "No resources found in kube-system namespace.\n"
+    assert kubectl("get", "pods").err == f"No resources found in {other} namespace.\n"
     r = kubectl("config", "use-context", "nope")
     assert (r.code, r.err) == (1, 'error: no context exists with the name: "nope"\n')
 
 
-def test_version_cluster_info_api_resources(kubectl: Kubectl, api_server: ApiServerProcess) -> None:
+def test_version_cluster_info_api_resources(kubectl: Kubectl, shared_api_server: ApiServerProcess) -> None:
     version = lines(kubectl("version").out)
     assert version[0].startswith("Client Version: v") and version[1].startswith("Server Version: v1.")
-    assert kubectl("cluster-info").out == f"Kubernetes control plane is running at {api_server.url}\n"
+    assert kubectl("cluster-info").out == f"Kubernetes control plane is running at {shared_api_server.url}\n"
     table = lines(kubectl("api-resources").out)
     assert table[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
     assert "deployments   deploy       apps/v1" in "\n".join(table)
