@@ -82,10 +82,20 @@ def build_server(options: ApiServerOptions, security: Security | None = None) ->
     if not options.insecure_http:
         security = security or auth.prepare(options)
         tls = {"ssl_certfile": str(security.tls.cert), "ssl_keyfile": str(security.tls.key)}
-    config = uvicorn.Config(create_app(options, security=security), host=options.bind_address, port=options.port,
+    app = create_app(options, security=security)
+    config = uvicorn.Config(app, host=options.bind_address, port=options.port,
                             log_level="warning", access_log=False, lifespan="on",
                             timeout_keep_alive=60, timeout_graceful_shutdown=5, loop="auto", http="auto", **tls)
-    return uvicorn.Server(config)
+
+    class ApiServer(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # open watches would hold the graceful shutdown for its whole timeout
+            ctx = getattr(app.state, "ctx", None)
+            if ctx is not None:
+                ctx.hub.end_watches()
+            await super().shutdown(sockets)
+
+    return ApiServer(config)
 
 
 def run(options: ApiServerOptions) -> None:

@@ -228,6 +228,12 @@ class WatchHub:
     def close(self) -> None:
         """Unsubscribe from the store and end every watch (call on the loop)."""
         self._unsubscribe()
+        self.end_watches()
+
+    def end_watches(self) -> None:
+        """End every open watch (call on the loop); the hub keeps serving new ones.
+        A server shutting down does this first so that clients re-watch at once
+        instead of holding the shutdown until its grace period runs out."""
         for watchers in list(self._watchers.values()):
             for w in list(watchers):
                 w.close()
