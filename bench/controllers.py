@@ -27,8 +27,6 @@ import json
 import os
 import platform
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,49 +41,12 @@ from mkube.client import Client
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchlib import Proc, free_port  # noqa: E402
 
 from tests.integration.hollow import HollowNodes  # noqa: E402
 from tests.unit.controllers.harness import deployment  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Proc:
-    """A child process with its log in the work dir; always reaped."""
-
-    def __init__(self, cmd: list[str], log_path: Path) -> None:
-        log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.p = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                  env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        log.close()
-
-    def status(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        try:
-            for line in Path(f"/proc/{self.p.pid}/status").read_text().splitlines():
-                key, _, value = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    out[key] = int(value.split()[0])
-            fields = Path(f"/proc/{self.p.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            out["cpu_ticks"] = int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-        return out
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(15)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
 
 
 def rolled_out(d: Deployment, generation: int) -> bool:

@@ -44,20 +44,14 @@ from typing import Any
 
 import docker
 import httpx
+from benchlib import REPO, free_port  # noqa: E402
 
 from mkube.api.types import Endpoints, Service
 from mkube.client import Client
 
-REPO = Path(__file__).resolve().parents[1]
 NODE = "bench-node"
 IMAGE = "mkube/hello:1"
 REQUEST = b"GET / HTTP/1.0\r\nHost: bench\r\n\r\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_tcp(host: str, port: int, timeout: float = 30.0) -> None:

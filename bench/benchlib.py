@@ -1,0 +1,76 @@
+"""What the benchmarks share: free ports, child processes with /proc figures, a
+throwaway API server, percentiles. Benchmarks run as `python bench/NAME.py`, so this
+module is imported as `benchlib` (bench/ is on sys.path)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+class Proc:
+    """A child process with its log in the work dir; always reaped."""
+
+    def __init__(self, cmd: list[str], log_path: Path) -> None:
+        log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.p = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        log.close()
+        self.log_path = log_path
+
+    def status(self) -> dict[str, int]:
+        """VmRSS/VmHWM in KiB and utime+stime in clock ticks, from /proc."""
+        out: dict[str, int] = {}
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{self.p.pid}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM", "Threads"):
+                    out[key] = int(value.split()[0])
+            fields = Path(f"/proc/{self.p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out["cpu_ticks"] = int(fields[11]) + int(fields[12])
+        return out
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(20)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+
+
+def start_apiserver(work: Path) -> tuple[Proc, str]:
+    port = free_port()
+    proc = Proc([sys.executable, "-m", "mkube.cli", "apiserver", "--data-dir", str(work / "data"), "--port",
+                 str(port), "--bind-address", "127.0.0.1", "--log-format", "text", "--insecure-http"],
+                work / "apiserver.log")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return proc, url
+        time.sleep(0.05)
+    proc.stop()
+    raise RuntimeError(f"apiserver did not start; see {work / 'apiserver.log'}")
