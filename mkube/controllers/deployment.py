@@ -38,7 +38,14 @@ from mkube.api.types import (
 )
 from mkube.controllers import deployment_util as du
 from mkube.controllers.base import Context, Controller
-from mkube.controllers.refs import CONTROLLER_INDEX, claim, controller_index, controller_ref, orphan_key
+from mkube.controllers.refs import (
+    CONTROLLER_INDEX,
+    claim,
+    controller_index,
+    controller_ref,
+    orphan_key,
+    resolve_controller_ref,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +91,8 @@ class DeploymentController(Controller):
         self.enqueue(new)
 
     def _owner_of(self, rs: ReplicaSet) -> Deployment | None:
-        ref = rs.metadata.controller_ref()
-        if ref is None or ref.kind != "Deployment":
-            return None
-        d = self.d_informer.get_by_name(ref.name or "", rs.metadata.namespace)
-        if d is None or d.metadata.uid != ref.uid:
-            return None
-        return d
+        owner: Deployment | None = resolve_controller_ref(rs, "Deployment", self.d_informer)
+        return owner
 
     def _matching_deployments(self, rs: ReplicaSet) -> list[Deployment]:
         labels = rs.metadata.labels or {}

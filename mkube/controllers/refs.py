@@ -37,6 +37,18 @@ def controller_index(obj: Any) -> list[str]:
     return [f"orphan:{obj.metadata.namespace or ''}"]
 
 
+def resolve_controller_ref(obj: TopLevel, kind: str, informer: Any) -> Any | None:
+    """The cached owner (of `kind`, from `informer`) that `obj`'s controller reference
+    names, or None when there is none or the name now belongs to another object (uid)."""
+    ref = obj.metadata.controller_ref()
+    if ref is None or ref.kind != kind:
+        return None
+    owner = informer.get_by_name(ref.name or "", obj.metadata.namespace)
+    if owner is None or owner.metadata.uid != ref.uid:
+        return None
+    return owner
+
+
 def orphan_key(namespace: str) -> str:
     return f"orphan:{namespace}"
 

@@ -29,7 +29,14 @@ from mkube.client.objects import key_of
 from mkube.controllers import podutil
 from mkube.controllers.base import Context, Controller, split_key
 from mkube.controllers.expectations import Expectations
-from mkube.controllers.refs import CONTROLLER_INDEX, claim, controller_index, controller_ref, orphan_key
+from mkube.controllers.refs import (
+    CONTROLLER_INDEX,
+    claim,
+    controller_index,
+    controller_ref,
+    orphan_key,
+    resolve_controller_ref,
+)
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +137,8 @@ class ReplicaSetController(Controller):
         self.enqueue(rs)
 
     def _owner_of(self, pod: Pod) -> ReplicaSet | None:
-        ref = pod.metadata.controller_ref()
-        if ref is None or ref.kind != "ReplicaSet":
-            return None
-        rs = self.rs_informer.get_by_name(ref.name or "", pod.metadata.namespace)
-        if rs is None or rs.metadata.uid != ref.uid:
-            return None
-        return rs
+        owner: ReplicaSet | None = resolve_controller_ref(pod, "ReplicaSet", self.rs_informer)
+        return owner
 
     def _matching_rss(self, pod: Pod) -> list[ReplicaSet]:
         labels = pod.metadata.labels or {}
