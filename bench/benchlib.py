@@ -9,10 +9,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from mkube.client import Client
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,3 +80,58 @@ def start_apiserver(work: Path) -> tuple[Proc, str]:
         time.sleep(0.05)
     proc.stop()
     raise RuntimeError(f"apiserver did not start; see {work / 'apiserver.log'}")
+
+
+def create_all(url: str, bodies: list[dict[str, Any]], resource: str, threads: int) -> dict[str, float]:
+    """POST every body from `threads` threads (one client each); returns name -> send time."""
+    sent: dict[str, float] = {}
+    chunks = [bodies[i::threads] for i in range(threads)]
+
+    def work(chunk: list[dict[str, Any]]) -> None:
+        with Client(url, user_agent="bench") as c:
+            for body in chunk:
+                sent[body["metadata"]["name"]] = time.monotonic()
+                c.create_raw(resource, body, body["metadata"].get("namespace"))
+
+    with ThreadPoolExecutor(threads) as ex:
+        list(ex.map(work, chunks))
+    return sent
+
+
+class PodWatcher:
+    """Watches the pods of `namespace` and records the monotonic time at which each pod
+    first satisfies `reached(pod) -> value` (a truthy value, kept in `value_of`)."""
+
+    def __init__(self, client: Client, namespace: str, reached: Callable[[dict[str, Any]], Any]) -> None:
+        self.seen_at: dict[str, float] = {}
+        self.value_of: dict[str, Any] = {}
+        self._reached = reached
+        self._cond = threading.Condition()
+        rv = client.list_raw("pods", namespace, limit=1)["metadata"]["resourceVersion"]
+        self._watch = client.watch_raw("pods", namespace, resource_version=rv, timeout_seconds=3600)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):  # the watch ends when the server goes at the end
+            for ev in self._watch:
+                value = self._reached(ev.object)
+                name = ev.object["metadata"]["name"]
+                if value and name not in self.seen_at:
+                    with self._cond:
+                        self.seen_at[name] = time.monotonic()
+                        self.value_of[name] = value
+                        self._cond.notify_all()
+
+    def wait(self, count: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.seen_at) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 1.0))
+        return True
+
+    def close(self) -> None:
+        self._watch.close()

@@ -29,13 +29,11 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchlib import REPO, Proc, percentile, start_apiserver  # noqa: E402
+from benchlib import REPO, PodWatcher, Proc, create_all, percentile, start_apiserver  # noqa: E402
 
 from mkube.client import Client
 
@@ -66,58 +64,9 @@ def pod_body(name: str, owner: int) -> dict[str, Any]:
                                      "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}
 
 
-class BindingWatcher:
-    """Records the monotonic time at which each pod was first seen with spec.nodeName."""
-
-    def __init__(self, client: Client) -> None:
-        self.bound_at: dict[str, float] = {}
-        self.node_of: dict[str, str] = {}
-        self._cond = threading.Condition()
-        rv = client.list_raw("pods", "default", limit=1)["metadata"]["resourceVersion"]
-        self._watch = client.watch_raw("pods", "default", resource_version=rv, timeout_seconds=3600)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        for ev in self._watch:
-            obj = ev.object
-            node = (obj.get("spec") or {}).get("nodeName")
-            if node:
-                name = obj["metadata"]["name"]
-                if name not in self.bound_at:
-                    with self._cond:
-                        self.bound_at[name] = time.monotonic()
-                        self.node_of[name] = node
-                        self._cond.notify_all()
-
-    def wait(self, count: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while len(self.bound_at) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 1.0))
-        return True
-
-    def close(self) -> None:
-        self._watch.close()
-
-
-def create_all(url: str, bodies: list[dict[str, Any]], resource: str, threads: int) -> dict[str, float]:
-    """POST every body from `threads` threads (one client each); returns name -> send time."""
-    sent: dict[str, float] = {}
-    chunks = [bodies[i::threads] for i in range(threads)]
-
-    def work(chunk: list[dict[str, Any]]) -> None:
-        with Client(url, user_agent="bench") as c:
-            for body in chunk:
-                sent[body["metadata"]["name"]] = time.monotonic()
-                c.create_raw(resource, body, body["metadata"].get("namespace"))
-
-    with ThreadPoolExecutor(threads) as ex:
-        list(ex.map(work, chunks))
-    return sent
+def node_name_of(pod: dict[str, Any]) -> str | None:
+    """A pod counts as bound once it has spec.nodeName."""
+    return (pod.get("spec") or {}).get("nodeName")
 
 
 def run_scenario(nodes: int, pods: int, mode: str, creators: int, keep: bool) -> dict[str, Any]:
@@ -125,12 +74,12 @@ def run_scenario(nodes: int, pods: int, mode: str, creators: int, keep: bool) ->
     api, url = start_apiserver(work)
     sched: Proc | None = None
     client = Client(url, user_agent="bench")
-    watcher: BindingWatcher | None = None
+    watcher: PodWatcher | None = None
     try:
         t0 = time.monotonic()
         create_all(url, [node_body(f"node-{i:05d}") for i in range(nodes)], "nodes", creators)
         node_secs = time.monotonic() - t0
-        watcher = BindingWatcher(client)
+        watcher = PodWatcher(client, "default", node_name_of)
         bodies = [pod_body(f"pod-{i:05d}", i % 5) for i in range(pods)]
 
         def start_scheduler() -> Proc:
@@ -162,14 +111,14 @@ def run_scenario(nodes: int, pods: int, mode: str, creators: int, keep: bool) ->
         end_status = sched.status()
         api_cpu = (api.status().get("cpu_ticks", 0) - api_cpu0) / CLK_TCK
         drv_cpu = driver_cpu() - driver_cpu0
-        bound = {k: v for k, v in watcher.bound_at.items() if k != "warmup"}
+        bound = {k: v for k, v in watcher.seen_at.items() if k != "warmup"}
         if not ok:
             raise RuntimeError(f"only {len(bound)}/{pods} pods bound in 600 s; see {work}")
         last = max(bound.values())
         first_bound = min(bound.values())
         latencies = [bound[name] - sent[name] for name in bound]
         per_node: dict[str, int] = {}
-        for node in watcher.node_of.values():
+        for node in watcher.value_of.values():
             per_node[node] = per_node.get(node, 0) + 1
         cpu_secs = (end_status.get("cpu_ticks", 0) - cpu0) / CLK_TCK
         # stream: from the first create to the last binding; backlog: from starting the

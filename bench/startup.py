@@ -37,7 +37,7 @@ from typing import Any
 
 import docker
 import docker.errors
-from benchlib import REPO, Proc, percentile, start_apiserver  # noqa: E402
+from benchlib import REPO, PodWatcher, Proc, create_all, percentile, start_apiserver  # noqa: E402
 
 from mkube.client import Client
 
@@ -70,59 +70,11 @@ def wait_nodes_ready(client: Client, names: set[str], timeout: float) -> float:
     raise RuntimeError(f"nodes not Ready after {timeout}s")
 
 
-class RunningWatcher:
-    """Records when each pod is first seen Running with every container started."""
-
-    def __init__(self, client: Client, namespace: str) -> None:
-        self.running_at: dict[str, float] = {}
-        self._cond = threading.Condition()
-        rv = client.list_raw("pods", namespace, limit=1)["metadata"]["resourceVersion"]
-        self._watch = client.watch_raw("pods", namespace, resource_version=rv, timeout_seconds=3600)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        with contextlib.suppress(Exception):
-            for ev in self._watch:
-                obj = ev.object
-                status = obj.get("status") or {}
-                css = status.get("containerStatuses") or []
-                if status.get("phase") == "Running" and css and all((c.get("state") or {}).get("running")
-                                                                    for c in css):
-                    name = obj["metadata"]["name"]
-                    if name not in self.running_at:
-                        with self._cond:
-                            self.running_at[name] = time.monotonic()
-                            self._cond.notify_all()
-
-    def wait(self, count: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while len(self.running_at) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 1.0))
-        return True
-
-    def close(self) -> None:
-        self._watch.close()
-
-
-def create_pods(url: str, bodies: list[dict[str, Any]], threads: int) -> dict[str, float]:
-    """POST every pod from `threads` threads; returns name -> monotonic send time."""
-    sent: dict[str, float] = {}
-    chunks = [bodies[i::threads] for i in range(threads)]
-
-    def work(chunk: list[dict[str, Any]]) -> None:
-        with Client(url, user_agent="bench") as c:
-            for body in chunk:
-                sent[body["metadata"]["name"]] = time.monotonic()
-                c.create_raw("pods", body, body["metadata"]["namespace"])
-
-    with ThreadPoolExecutor(threads) as ex:
-        list(ex.map(work, chunks))
-    return sent
+def all_running(pod: dict[str, Any]) -> bool:
+    """Running with every container started (the SLO's "all containers started")."""
+    status = pod.get("status") or {}
+    css = status.get("containerStatuses") or []
+    return status.get("phase") == "Running" and bool(css) and all((c.get("state") or {}).get("running") for c in css)
 
 
 def pod_body(name: str, namespace: str, node: str, image: str) -> dict[str, Any]:
@@ -178,24 +130,24 @@ def kubelet_phase(url: str, work: Path, image: str, n: int, workers: int, extra:
         client.create_raw("namespaces", {"metadata": {"name": ns}})
         wait_nodes_ready(client, {node}, 60)
         # warm-up pod: first-use costs (pause image check, connections) are not the steady state
-        watcher = RunningWatcher(client, ns)
-        create_pods(url, [pod_body("warmup", ns, node, image)], 1)
+        watcher = PodWatcher(client, ns, all_running)
+        create_all(url, [pod_body("warmup", ns, node, image)], "pods", 1)
         if not watcher.wait(1, 60):
             raise RuntimeError("warm-up pod did not run")
         client.delete_raw("pods", "warmup", ns, grace_period_seconds=0)
         time.sleep(1.0)
         watcher.close()
-        watcher = RunningWatcher(client, ns)
+        watcher = PodWatcher(client, ns, all_running)
         cpu0 = kubelet.status().get("cpu_ticks", 0)
         t0 = time.monotonic()
-        sent = create_pods(url, [pod_body(f"pod-{i:03d}", ns, node, image) for i in range(n)], 4)
+        sent = create_all(url, [pod_body(f"pod-{i:03d}", ns, node, image) for i in range(n)], "pods", 4)
         ok = watcher.wait(n, 120)
         wall = time.monotonic() - t0
         cpu = (kubelet.status().get("cpu_ticks", 0) - cpu0) / CLK_TCK
         watcher.close()
         if not ok:
-            raise RuntimeError(f"only {len(watcher.running_at)}/{n} pods Running; see {kubelet.log_path}")
-        lat = [watcher.running_at[name] - t for name, t in sent.items()]
+            raise RuntimeError(f"only {len(watcher.seen_at)}/{n} pods Running; see {kubelet.log_path}")
+        lat = [watcher.seen_at[name] - t for name, t in sent.items()]
         result = {"pods": n, "workers": workers, "wall_s": wall, "kubelet_cpu_s": cpu, **stats(lat)}
         # teardown through the kubelet (not timed)
         for name in sent:
@@ -226,17 +178,17 @@ def hollow_phase(url: str, work: Path, nodes: int, pods: int) -> dict[str, Any]:
         ready_s = time.monotonic() - t0
         time.sleep(5)
         idle = kubelet.status()
-        watcher = RunningWatcher(client, ns)
+        watcher = PodWatcher(client, ns, all_running)
         t1 = time.monotonic()
         bodies = [pod_body(f"p-{i:05d}", ns, f"{prefix}-{i % nodes}", "mkube/hello:1") for i in range(pods)]
-        sent = create_pods(url, bodies, 8)
+        sent = create_all(url, bodies, "pods", 8)
         create_s = time.monotonic() - t1
         ok = watcher.wait(pods, 600)
         all_running_s = time.monotonic() - t1
         watcher.close()
         if not ok:
-            raise RuntimeError(f"only {len(watcher.running_at)}/{pods} hollow pods Running; see {kubelet.log_path}")
-        lat = [watcher.running_at[name] - t for name, t in sent.items()]
+            raise RuntimeError(f"only {len(watcher.seen_at)}/{pods} hollow pods Running; see {kubelet.log_path}")
+        lat = [watcher.seen_at[name] - t for name, t in sent.items()]
         time.sleep(60)  # let the event backlog drain: steady state is heartbeats, relists, resyncs
         s1 = kubelet.status()
         time.sleep(30)
