@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mkube.api.errors import ApiError, BadRequest, NotFound, Unauthorized
@@ -60,14 +60,14 @@ class Request:
 Authenticate = Callable[[Request], bool]
 
 
-class Target:
+class Target(Protocol):
     """What the server needs from the kubelet(s) of the process."""
 
     def find_pod(self, namespace: str, name: str) -> tuple[Any, Pod] | None:  # (Kubelet, Pod)
-        raise NotImplementedError
+        ...
 
     def pods(self) -> list[Pod]:
-        raise NotImplementedError
+        ...
 
 
 def _flag(query: Mapping[str, list[str]], key: str) -> bool:
