@@ -468,6 +468,14 @@ def _ensure_image(runtime: Runtime, c: Container, pull_backoff: Backoff, now: fl
         raise
 
 
+def needs_pod_ip(c: Container) -> bool:
+    """True if the container's environment names the pod's IP, which is known only once
+    its sandbox runs (so it cannot be created before)."""
+    return any(e.value_from is not None and e.value_from.field_ref is not None
+               and e.value_from.field_ref.field_path in ("status.podIP", "status.podIPs")
+               for e in c.env or [])
+
+
 def execute(actions: Sequence[Action], pod: Pod | Mapping[str, Any] | None, runtime: Runtime, *,
             now: float, sandbox: SandboxInfo | None = None, backoff: Backoff | None = None,
             pull_backoff: Backoff | None = None, volume_paths: Mapping[str, str] | None = None,
@@ -479,9 +487,13 @@ def execute(actions: Sequence[Action], pod: Pod | Mapping[str, Any] | None, runt
     kills, removals and sandbox creation, then the container starts, in order or, with
     `parallel_starts` (needs a thread-safe `runtime`), in parallel: a plan starts
     several app containers together, never several init containers.
-    A failed sandbox creation skips the starts, a failed kill the start of that container. Never raises for runtime failures: they
-    are collected in the result (`waiting` per container, `sandbox_error`, `errors`).
-    `sandbox`: the pod's current sandbox, if any."""
+    A new sandbox is created first and started while the containers to start in it are
+    pulled and created (a container whose environment needs the pod IP is created after);
+    they are started once it runs. This takes the image checks and container creation
+    off a pod's startup path, which is dominated by the sandbox's network setup.
+    A failed sandbox skips the starts, a failed kill the start of that container. Never
+    raises for runtime failures: they are collected in the result (`waiting` per
+    container, `sandbox_error`, `errors`). `sandbox`: the pod's current sandbox, if any."""
     p = as_pod(pod) if pod is not None else None
     result = SyncResult(sandbox=sandbox)
     backoff = backoff or Backoff()
@@ -508,6 +520,7 @@ def execute(actions: Sequence[Action], pod: Pod | Mapping[str, Any] | None, runt
 
     run_all(lambda a: guarded(a, lambda: runtime.stop_container(a.container_id, a.grace_s)),
             [a for a in actions if isinstance(a, KillContainer)])
+    new_sandbox: str | None = None  # created by this plan, not started yet
     for a in actions:
         if isinstance(a, KillSandbox):
             guarded(a, lambda a=a: runtime.stop_sandbox(a.sandbox_id, a.grace_s))  # type: ignore[misc]
@@ -516,50 +529,93 @@ def execute(actions: Sequence[Action], pod: Pod | Mapping[str, Any] | None, runt
         elif isinstance(a, RemoveSandbox):
             guarded(a, lambda a=a: runtime.remove_sandbox(a.sandbox_id))  # type: ignore[misc]
         elif isinstance(a, CreateSandbox) and p is not None:
+            result.sandbox = None
             try:
-                result.sandbox = runtime.run_sandbox(sandbox_config(p, a.attempt))
+                new_sandbox = runtime.create_sandbox(sandbox_config(p, a.attempt))
             except ContainerRuntimeError as e:
                 result.sandbox_error = (e.reason, e.message)
-                result.sandbox = None
         elif isinstance(a, BackOff):
             result.waiting[a.name] = (a.reason, a.message)
+    if p is None:
+        return result
     starts = [a for a in actions if isinstance(a, StartContainer) and a.name not in failed_kills]
-    if p is not None and starts and result.sandbox is not None and result.sandbox.state == "ready":
-        pod_model = p
-        def start(a: StartContainer) -> None:
-            _start(a, pod_model, runtime, result, backoff, pull_backoff, now, volume_paths, lookup, host_ip,
-                   node_cpu_millis, node_memory, auth_for, pull_fallback_to_local)
+    starter = _Starter(p, runtime, result, backoff, pull_backoff, now, volume_paths, lookup, host_ip,
+                       node_cpu_millis, node_memory, auth_for, pull_fallback_to_local)
+    created: dict[str, str | None] = {}  # container name -> id, created before the sandbox ran
+    if new_sandbox is not None:
+        sandbox_id = new_sandbox
+        early = [a for a in starts if not needs_pod_ip(starter.spec(a))]
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            sandbox_started = pool.submit(runtime.start_sandbox, sandbox_id)
+            for a in early:
+                created[a.name] = starter.create(a, sandbox_id, pod_ip="")
+            try:
+                result.sandbox = sandbox_started.result()
+            except ContainerRuntimeError as e:  # start_sandbox removed it and what was created in it
+                result.sandbox_error = (e.reason, e.message)
+    if not starts or result.sandbox is None or result.sandbox.state != "ready":
+        return result
+    ready = result.sandbox
 
-        if parallel_starts:
-            run_all(start, starts)
-            order = [a.name for a in starts]
-            result.started.sort(key=order.index)
-        else:
-            for a in starts:
-                start(a)
+    def start(a: StartContainer) -> None:
+        cid = created[a.name] if a.name in created else starter.create(a, ready.id, pod_ip=ready.ip)
+        if cid is not None:
+            starter.start(a, cid)
+
+    if parallel_starts:
+        run_all(start, starts)
+        order = [a.name for a in starts]
+        result.started.sort(key=order.index)
+    else:
+        for a in starts:
+            start(a)
     return result
 
 
-def _start(a: StartContainer, pod: Pod, runtime: Runtime, result: SyncResult, backoff: Backoff,
-           pull_backoff: Backoff, now: float, volume_paths: Mapping[str, str] | None, lookup: Lookup | None,
-           host_ip: str, node_cpu_millis: int, node_memory: int,
-           auth_for: Callable[[str], Mapping[str, str] | None] | None, fallback: bool) -> None:
-    assert result.sandbox is not None
-    specs = list(pod.spec.init_containers or []) + list(pod.spec.containers)
-    c = next((s for s in specs if s.name == a.name), None)
-    if c is None:
-        return
-    if a.backoff_key is not None and a.event_time is not None:
-        backoff.next(a.backoff_key, a.event_time, now)
-    try:
-        _ensure_image(runtime, c, pull_backoff, now, auth_for(c.image or "") if auth_for else None, fallback)
-        cfg = container_config(pod, c, attempt=a.attempt, volume_paths=volume_paths, lookup=lookup,
-                               pod_ip=result.sandbox.ip, host_ip=host_ip, node_cpu_millis=node_cpu_millis,
-                               node_memory=node_memory)
-        cid = runtime.create_container(result.sandbox.id, cfg)
-        runtime.start_container(cid)
-        result.started.append(a.name)
-    except ConfigError as e:
-        result.waiting[a.name] = (e.reason, str(e))
-    except ContainerRuntimeError as e:
-        result.waiting[a.name] = (e.reason, e.message)
+@dataclass
+class _Starter:
+    """Creates and starts the containers of one executed plan, recording failures in
+    `result.waiting` (never raises for runtime or configuration failures)."""
+
+    pod: Pod
+    runtime: Runtime
+    result: SyncResult
+    backoff: Backoff
+    pull_backoff: Backoff
+    now: float
+    volume_paths: Mapping[str, str] | None
+    lookup: Lookup | None
+    host_ip: str
+    node_cpu_millis: int
+    node_memory: int
+    auth_for: Callable[[str], Mapping[str, str] | None] | None
+    fallback: bool
+
+    def spec(self, a: StartContainer) -> Container:
+        specs = list(self.pod.spec.init_containers or []) + list(self.pod.spec.containers)
+        return next(s for s in specs if s.name == a.name)
+
+    def create(self, a: StartContainer, sandbox_id: str, pod_ip: str) -> str | None:
+        """Pull (per policy) and create the container; its id, or None if it must wait."""
+        c = self.spec(a)
+        if a.backoff_key is not None and a.event_time is not None:
+            self.backoff.next(a.backoff_key, a.event_time, self.now)
+        try:
+            auth = self.auth_for(c.image or "") if self.auth_for else None
+            _ensure_image(self.runtime, c, self.pull_backoff, self.now, auth, self.fallback)
+            cfg = container_config(self.pod, c, attempt=a.attempt, volume_paths=self.volume_paths,
+                                   lookup=self.lookup, pod_ip=pod_ip, host_ip=self.host_ip,
+                                   node_cpu_millis=self.node_cpu_millis, node_memory=self.node_memory)
+            return self.runtime.create_container(sandbox_id, cfg)
+        except ConfigError as e:
+            self.result.waiting[a.name] = (e.reason, str(e))
+        except ContainerRuntimeError as e:
+            self.result.waiting[a.name] = (e.reason, e.message)
+        return None
+
+    def start(self, a: StartContainer, container_id: str) -> None:
+        try:
+            self.runtime.start_container(container_id)
+            self.result.started.append(a.name)
+        except ContainerRuntimeError as e:
+            self.result.waiting[a.name] = (e.reason, e.message)

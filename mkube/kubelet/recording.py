@@ -126,6 +126,12 @@ class PodRuntime:
     def run_sandbox(self, cfg: SandboxConfig) -> SandboxInfo:
         return self.inner.run_sandbox(cfg)
 
+    def create_sandbox(self, cfg: SandboxConfig) -> str:
+        return self.inner.create_sandbox(cfg)
+
+    def start_sandbox(self, sandbox_id: str) -> SandboxInfo:
+        return self.inner.start_sandbox(sandbox_id)
+
     def stop_sandbox(self, sandbox_id: str, timeout_s: float = 10) -> None:
         self.inner.stop_sandbox(sandbox_id, timeout_s)
 

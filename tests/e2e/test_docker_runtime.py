@@ -316,6 +316,26 @@ def test_start_failure_and_host_port_conflict(rt: DockerRuntime, busybox_image: 
         rt.run_sandbox(new_pod("second", ports=[PortMapping(80, host_port=taken, host_ip="127.0.0.1")]))
     assert [s.id for s in rt.list_sandboxes()] == [sb.id]  # the failed sandbox left nothing behind
 
+    # the same through the two halves, with a container created in the sandbox before it started
+    third = rt.create_sandbox(new_pod("third", ports=[PortMapping(80, host_port=taken, host_ip="127.0.0.1")]))
+    early = rt.create_container(third, ContainerConfig(name="early", image=busybox_image, command=["sleep", "60"]))
+    with pytest.raises(SandboxCreateError, match="e2e/third"):
+        rt.start_sandbox(third)
+    assert [s.id for s in rt.list_sandboxes()] == [sb.id]
+    assert early not in {c.id for c in rt.list_containers()}
+
+
+def test_containers_created_before_their_sandbox_starts_join_it(rt: DockerRuntime, busybox_image: str) -> None:
+    sandbox_id = rt.create_sandbox(new_pod("early", ports=[PortMapping(8080)]))
+    assert [s.state for s in rt.list_sandboxes()] == ["notready"]
+    cid = rt.create_container(sandbox_id, ContainerConfig(name="web", image=busybox_image, command=HTTPD))
+    sb = rt.start_sandbox(sandbox_id)
+    assert sb.state == "ready" and sb.ip and sb.ports[8080]
+    rt.start_container(cid)
+    # the container serves on the sandbox's network: its published port answers
+    response = wait_for(lambda: _get(f"http://127.0.0.1:{sb.ports[8080]}/"))
+    assert response.text.strip() == "hello-from-early"
+
 
 def test_builds_the_pause_image_when_absent(docker_client: docker.DockerClient,
                                            docker_cleanup: DockerCleanup) -> None:

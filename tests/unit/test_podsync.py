@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from mkube.kubelet.podsync import (
     execute,
     plan,
 )
-from mkube.kubelet.runtime.base import LABEL_POD_UID, ContainerInfo, SandboxInfo
+from mkube.kubelet.runtime.base import LABEL_POD_UID, ContainerConfig, ContainerInfo, SandboxInfo
 from mkube.kubelet.runtime.fake import FakeClock, FakeRuntime
 
 IMG = "mkube/busybox:1"
@@ -476,15 +477,49 @@ def test_config_errors_are_reported_per_container(kl: Kubelet) -> None:
     assert result.waiting["side"][0] == "CreateContainerConfigError" and "data" in result.waiting["side"][1]
 
 
-def test_sandbox_failure_skips_the_starts(kl: Kubelet, rt: FakeRuntime) -> None:
+@pytest.mark.parametrize("failing", ["create_sandbox", "start_sandbox"])
+def test_sandbox_failure_skips_the_starts(kl: Kubelet, rt: FakeRuntime, failing: str) -> None:
     from mkube.kubelet.runtime.base import SandboxCreateError
-    rt.inject_error("run_sandbox", SandboxCreateError("port is already allocated"))
+    rt.inject_error(failing, SandboxCreateError("port is already allocated"))
     actions, result = kl.sync(make_pod())
     assert kinds(actions) == ["CreateSandbox", "StartContainer"]
     assert result.sandbox_error == ("CreatePodSandboxError", "port is already allocated")
+    # nothing is left behind, not even the container created while the sandbox started
     assert result.started == [] and rt.counts() == (0, 0)
     _, result = kl.sync(make_pod())
     assert result.started == ["app"]
+
+
+def test_containers_are_created_while_the_sandbox_starts(clock: FakeClock) -> None:
+    envs: dict[str, dict[str, str]] = {}
+    plain_created = threading.Event()
+    sandbox_waited: list[bool] = []
+
+    class Recording(FakeRuntime):
+        def create_container(self, sandbox_id: str, cfg: ContainerConfig) -> str:
+            envs[cfg.name] = dict(cfg.env)
+            cid = super().create_container(sandbox_id, cfg)
+            if cfg.name == "plain":
+                plain_created.set()
+            return cid
+
+        def start_sandbox(self, sandbox_id: str) -> SandboxInfo:
+            # A start that only finishes once "plain" exists: a kubelet that created its
+            # containers after the sandbox ran would time out here.
+            sandbox_waited.append(plain_created.wait(5))
+            return super().start_sandbox(sandbox_id)
+
+    rt = Recording("node-1", clock=clock, images=[IMG])
+    pod = make_pod([
+        {"name": "plain", "image": IMG},
+        {"name": "wants-ip", "image": IMG,
+         "env": [{"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]},
+    ])
+    _, result = Kubelet(rt, clock).sync(pod)
+    assert sandbox_waited == [True]
+    assert result.started == ["plain", "wants-ip"]
+    # "wants-ip" needs the pod IP, known only once the sandbox runs
+    assert result.sandbox is not None and envs["wants-ip"]["MY_IP"] == result.sandbox.ip != ""
 
 
 def test_parallel_starts_and_failed_kills(kl: Kubelet, rt: FakeRuntime) -> None:

@@ -318,6 +318,19 @@ class Runtime(Protocol):
         ports. Raises SandboxCreateError (nothing is left behind on failure)."""
         ...
 
+    def create_sandbox(self, cfg: SandboxConfig) -> str:
+        """The first half of run_sandbox: create the sandbox without starting it and
+        return its id. Containers can be created in it (not started) before it starts,
+        which lets the kubelet prepare a pod's containers while its network comes up.
+        Raises SandboxCreateError (nothing is left behind on failure)."""
+        ...
+
+    def start_sandbox(self, sandbox_id: str) -> SandboxInfo:
+        """The second half of run_sandbox: start a created sandbox; returns it running.
+        On failure the sandbox and every container created in it are removed and
+        SandboxCreateError is raised."""
+        ...
+
     def stop_sandbox(self, sandbox_id: str, timeout_s: float = 10) -> None:
         """Stop every container of the sandbox (SIGTERM, `timeout_s`, SIGKILL), then the
         sandbox itself. Idempotent."""

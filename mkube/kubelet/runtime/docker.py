@@ -36,6 +36,8 @@ from docker.types import LogConfig
 from mkube.kubelet.runtime.base import (
     LABEL_CONTAINER_NAME,
     LABEL_NODE_NAME,
+    LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE,
     LABEL_SANDBOX_ID,
     LABEL_TYPE,
     TYPE_CONTAINER,
@@ -258,6 +260,9 @@ class DockerRuntime:
     # ------------------------------------------------------------------ sandboxes
 
     def run_sandbox(self, cfg: SandboxConfig) -> SandboxInfo:
+        return self.start_sandbox(self.create_sandbox(cfg))
+
+    def create_sandbox(self, cfg: SandboxConfig) -> str:
         labels = {**self.extra_labels, **sandbox_labels(cfg, self.node_name)}
         name = _safe_name("mkube", "POD", cfg.name, cfg.namespace, cfg.pod_uid, str(cfg.attempt))
         exposed: list[int | tuple[int, str]] = []
@@ -295,15 +300,24 @@ class DockerRuntime:
         except _TRANSPORT_ERRORS as e:
             raise RuntimeUnavailable(f"creating sandbox {name}: {e}") from e
         sandbox_id: str = created["Id"]
+        with self._lock:
+            self._sandbox_labels[sandbox_id] = labels
+        return sandbox_id
+
+    def start_sandbox(self, sandbox_id: str) -> SandboxInfo:
         try:
             self._api.start(sandbox_id)
             data = self._api.inspect_container(sandbox_id)
         except (docker.errors.APIError, *_TRANSPORT_ERRORS) as e:
             msg = _explanation(e) if isinstance(e, docker.errors.APIError) else str(e)
-            self._remove_quietly(sandbox_id)
-            raise SandboxCreateError(f"starting sandbox {name}: {msg}") from e
-        with self._lock:
-            self._sandbox_labels[sandbox_id] = labels
+            with self._lock:
+                labels = self._sandbox_labels.get(sandbox_id, {})
+            pod = f"{labels.get(LABEL_POD_NAMESPACE, '?')}/{labels.get(LABEL_POD_NAME, '?')}"
+            try:
+                self.remove_sandbox(sandbox_id)
+            except ContainerRuntimeError as cleanup:
+                log.warning("could not remove sandbox %s of pod %s: %s", sandbox_id, pod, cleanup)
+            raise SandboxCreateError(f"starting sandbox of pod {pod}: {msg}") from e
         return self._sandbox_from_inspect(data)
 
     def _sandbox_from_inspect(self, data: dict[str, Any]) -> SandboxInfo:
@@ -464,12 +478,6 @@ class DockerRuntime:
             raise RuntimeUnavailable(f"removing {container_id}: {e}") from e
         finally:
             self._forget(container_id)
-
-    def _remove_quietly(self, container_id: str) -> None:
-        try:
-            self.remove_container(container_id)
-        except ContainerRuntimeError as e:
-            log.warning("could not remove %s: %s", container_id, e)
 
     def _container_from_inspect(self, data: dict[str, Any]) -> ContainerInfo:
         st = data.get("State") or {}

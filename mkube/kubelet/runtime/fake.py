@@ -125,6 +125,7 @@ class _Sandbox:
     mappings: list[PortMapping]
     created_at: float
     stopped: bool = False
+    started: bool = True
 
 
 @dataclass
@@ -198,6 +199,9 @@ class FakeRuntime:
         self._next_port = EPHEMERAL_PORTS.start
         self._images: dict[str, str] = {}
         self._sandboxes: dict[str, _Sandbox] = {}
+        # created, not yet started sandboxes: the ports and network they will bind
+        self._wanted_ports: dict[str, list[tuple[PortMapping, str]]] = {}
+        self._host_network: dict[str, bool] = {}
         self._containers: dict[str, _Container] = {}
         self._scripts: dict[str, Script] = {}
         self._instances: Counter[tuple[str, str]] = Counter()
@@ -262,25 +266,48 @@ class FakeRuntime:
     def run_sandbox(self, cfg: SandboxConfig) -> SandboxInfo:
         with self._lock:
             self._enter("run_sandbox", f"{cfg.namespace}/{cfg.name}")
+            return self.start_sandbox(self.create_sandbox(cfg))
+
+    def create_sandbox(self, cfg: SandboxConfig) -> str:
+        with self._lock:
+            self._enter("create_sandbox", f"{cfg.namespace}/{cfg.name}")
             sid = self._new_id()
-            mappings: list[PortMapping] = []
-            if not cfg.host_network:
-                wanted = [(p, p.protocol.upper()) for p in cfg.ports]
+            sb = _Sandbox(sid, sandbox_labels(cfg, self.node_name), "", [], self.clock(), started=False)
+            self._wanted_ports[sid] = [] if cfg.host_network else [(p, p.protocol.upper()) for p in cfg.ports]
+            self._host_network[sid] = cfg.host_network
+            self._sandboxes[sid] = sb
+            return sid
+
+    def start_sandbox(self, sandbox_id: str) -> SandboxInfo:
+        """Binds the ports and the IP, as Docker does when the infra container starts."""
+        with self._lock:
+            sb = self._sandboxes.get(sandbox_id)
+            try:
+                self._enter("start_sandbox", sandbox_id)
+                if sb is None:
+                    raise SandboxCreateError(f"no such sandbox: {sandbox_id}")
+                wanted = self._wanted_ports.pop(sandbox_id, [])
                 for p, proto in wanted:
                     if p.host_port and (p.host_port, proto) in self._bound:
                         raise SandboxCreateError(f"Bind for {p.host_ip or '0.0.0.0'}:{p.host_port} failed: "
                                                  "port is already allocated")
+                mappings: list[PortMapping] = []
                 for p, proto in wanted:
                     host_port = p.host_port or self._alloc_port(proto)
-                    self._bound[(host_port, proto)] = sid
+                    self._bound[(host_port, proto)] = sandbox_id
                     mappings.append(PortMapping(p.container_port, proto, host_port, p.host_ip or "0.0.0.0"))
-            ip = "" if cfg.host_network else self._alloc_ip()
-            sb = _Sandbox(sid, sandbox_labels(cfg, self.node_name), ip, mappings, self.clock())
-            self._sandboxes[sid] = sb
+                sb.mappings = mappings
+                sb.ip = "" if self._host_network.pop(sandbox_id, False) else self._alloc_ip()
+            except RuntimeUnavailable:
+                raise
+            except ContainerRuntimeError:
+                self._drop_sandbox(sandbox_id)  # nothing is left behind, as on Docker
+                raise
+            sb.started = True
             return self._sandbox_info(sb)
 
     def _sandbox_info(self, sb: _Sandbox) -> SandboxInfo:
-        return SandboxInfo(id=sb.id, labels=dict(sb.labels), state="notready" if sb.stopped else "ready",
+        return SandboxInfo(id=sb.id, labels=dict(sb.labels), state="ready" if sb.started and not sb.stopped else "notready",
                            ip="" if sb.stopped else sb.ip, ports=ports_by_container_port(sb.mappings),
                            port_mappings=list(sb.mappings), created_at=sb.created_at)
 
@@ -311,12 +338,18 @@ class FakeRuntime:
     def remove_sandbox(self, sandbox_id: str) -> None:
         with self._lock:
             self._enter("remove_sandbox", sandbox_id)
-            sb = self._sandboxes.pop(sandbox_id, None)
-            if sb is None:
-                return
-            for cid in [c.id for c in self._containers.values() if c.sandbox_id == sandbox_id]:
-                del self._containers[cid]
-            self._release(sb)
+            self._drop_sandbox(sandbox_id)
+
+    def _drop_sandbox(self, sandbox_id: str) -> None:
+        """Forget the sandbox and its containers (caller holds the lock)."""
+        sb = self._sandboxes.pop(sandbox_id, None)
+        self._wanted_ports.pop(sandbox_id, None)
+        self._host_network.pop(sandbox_id, None)
+        if sb is None:
+            return
+        for cid in [c.id for c in self._containers.values() if c.sandbox_id == sandbox_id]:
+            del self._containers[cid]
+        self._release(sb)
 
     def list_sandboxes(self, labels: Mapping[str, str] | None = None) -> list[SandboxInfo]:
         with self._lock:
@@ -382,7 +415,7 @@ class FakeRuntime:
             if c.start_at is not None or c.error:
                 raise ContainerStartError(f"container {container_id} was already started")
             sb = self._sandboxes.get(c.sandbox_id)
-            if sb is None or sb.stopped:
+            if sb is None or sb.stopped or not sb.started:
                 c.error = "cannot join network of a non running container"
                 raise ContainerStartError(c.error)
             now = self.clock()
