@@ -82,14 +82,20 @@ def start_apiserver(work: Path) -> tuple[Proc, str]:
     raise RuntimeError(f"apiserver did not start; see {work / 'apiserver.log'}")
 
 
-def create_all(url: str, bodies: list[dict[str, Any]], resource: str, threads: int) -> dict[str, float]:
-    """POST every body from `threads` threads (one client each); returns name -> send time."""
+def create_all(url: str, bodies: list[dict[str, Any]], resource: str, threads: int,
+               interval: float = 0.0) -> dict[str, float]:
+    """POST every body from `threads` threads (one client each); returns name -> send time.
+    With `interval` > 0, body i is sent no earlier than start + i * interval (a steady
+    arrival rate instead of a burst)."""
     sent: dict[str, float] = {}
-    chunks = [bodies[i::threads] for i in range(threads)]
+    start = time.monotonic()
+    chunks = [list(range(len(bodies)))[i::threads] for i in range(threads)]
 
-    def work(chunk: list[dict[str, Any]]) -> None:
+    def work(chunk: list[int]) -> None:
         with Client(url, user_agent="bench") as c:
-            for body in chunk:
+            for i in chunk:
+                body = bodies[i]
+                time.sleep(max(0.0, start + i * interval - time.monotonic()))
                 sent[body["metadata"]["name"]] = time.monotonic()
                 c.create_raw(resource, body, body["metadata"].get("namespace"))
 

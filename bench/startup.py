@@ -5,11 +5,15 @@
 
 1. floor: raw Docker SDK create+start of N containers of the demo image (bridge network,
    one published ephemeral port, like a pod's), from as many threads as the kubelet has
-   workers; per-container latency = batch start -> start returned;
+   workers; per-container latency = request due -> start returned;
 2. kubelet: a fresh API server (temp dir, SQLite) and `python -m mkube.kubelet` (Docker
    runtime, its own node); N pods pre-bound to the node are created from a few threads
    while a watch records when each pod is first seen with every container running;
    latency = create request sent -> that watch event; ratio = kubelet / floor (p50, p99);
+   both run twice: a burst (all N at once: the latency is mostly Docker's queue, so the
+   ratio is the Docker work per pod, a pause sandbox plus the app container, against one
+   container) and paced (one every --paced-interval seconds, below Docker's throughput,
+   as pods arrive in Kubernetes' density tests: the latency is each pod's own path);
 3. hollow: `python -m mkube.kubelet --runtime fake --hollow-nodes K` against the same API
    server; P pods spread over the K nodes, created the same way; reports the time to all
    Running and the kubelet process' RSS (idle with K nodes, and holding P pods) and CPU.
@@ -91,19 +95,22 @@ def stats(latencies: list[float]) -> dict[str, float]:
 # --------------------------------------------------------------------------- phases
 
 
-def floor(api: Any, image: str, n: int, workers: int) -> dict[str, Any]:
-    """Raw create+start of n containers from `workers` threads (the kubelet's parallelism)."""
+def floor(api: Any, image: str, n: int, workers: int, interval: float = 0.0) -> dict[str, Any]:
+    """Raw create+start of n containers from `workers` threads (the kubelet's parallelism);
+    container i is requested at start + i * interval (0: all at once)."""
     made: list[str] = []
     lock = threading.Lock()
 
     def one(i: int, t0: float) -> float:
+        due = t0 + i * interval
+        time.sleep(max(0.0, due - time.monotonic()))
         hc = api.create_host_config(port_bindings={80: ("127.0.0.1", None)})
         cid = api.create_container(image, ports=[80], labels=LABELS, host_config=hc,
-                                   name=f"bench-raw-{RUN_ID}-{i}")["Id"]
+                                   name=f"bench-raw-{RUN_ID}-{len(made)}-{i}")["Id"]
         with lock:
             made.append(cid)
         api.start(cid)
-        return time.monotonic() - t0
+        return time.monotonic() - max(due, t0)
 
     try:
         t0 = time.monotonic()
@@ -117,11 +124,13 @@ def floor(api: Any, image: str, n: int, workers: int) -> dict[str, Any]:
 
         with ThreadPoolExecutor(8) as ex:
             list(ex.map(remove, made))
-    return {"containers": n, "workers": workers, "wall_s": wall, **stats(lat)}
+    return {"containers": n, "workers": workers, "interval_s": interval, "wall_s": wall, **stats(lat)}
 
 
-
-def kubelet_phase(url: str, work: Path, image: str, n: int, workers: int, extra: list[str]) -> dict[str, Any]:
+def kubelet_phase(url: str, work: Path, image: str, n: int, workers: int, extra: list[str],
+                  intervals: list[float]) -> list[dict[str, Any]]:
+    """For each interval: n pods pre-bound to one Docker kubelet, pod i created at
+    start + i * interval (0: all at once); latency = create sent -> all running (watch)."""
     node = f"bench-{RUN_ID}"
     client = Client(url, user_agent="bench")
     kubelet = start_kubelet(url, node, work, ["--workers", str(workers), *extra])
@@ -137,25 +146,30 @@ def kubelet_phase(url: str, work: Path, image: str, n: int, workers: int, extra:
         client.delete_raw("pods", "warmup", ns, grace_period_seconds=0)
         time.sleep(1.0)
         watcher.close()
-        watcher = PodWatcher(client, ns, all_running)
-        cpu0 = kubelet.status().get("cpu_ticks", 0)
-        t0 = time.monotonic()
-        sent = create_all(url, [pod_body(f"pod-{i:03d}", ns, node, image) for i in range(n)], "pods", 4)
-        ok = watcher.wait(n, 120)
-        wall = time.monotonic() - t0
-        cpu = (kubelet.status().get("cpu_ticks", 0) - cpu0) / CLK_TCK
-        watcher.close()
-        if not ok:
-            raise RuntimeError(f"only {len(watcher.seen_at)}/{n} pods Running; see {kubelet.log_path}")
-        lat = [watcher.seen_at[name] - t for name, t in sent.items()]
-        result = {"pods": n, "workers": workers, "wall_s": wall, "kubelet_cpu_s": cpu, **stats(lat)}
-        # teardown through the kubelet (not timed)
-        for name in sent:
-            client.delete_raw("pods", name, ns, grace_period_seconds=1)
-        deadline = time.monotonic() + 60
-        while client.list_raw("pods", ns)["items"] and time.monotonic() < deadline:
-            time.sleep(0.5)
-        return result
+        results = []
+        for run, interval in enumerate(intervals):
+            watcher = PodWatcher(client, ns, all_running)
+            cpu0 = kubelet.status().get("cpu_ticks", 0)
+            t0 = time.monotonic()
+            bodies = [pod_body(f"pod-{run}-{i:03d}", ns, node, image) for i in range(n)]
+            sent = create_all(url, bodies, "pods", 4, interval)
+            ok = watcher.wait(n, 120)
+            wall = time.monotonic() - t0
+            cpu = (kubelet.status().get("cpu_ticks", 0) - cpu0) / CLK_TCK
+            watcher.close()
+            if not ok:
+                raise RuntimeError(f"only {len(watcher.seen_at)}/{n} pods Running; see {kubelet.log_path}")
+            lat = [watcher.seen_at[name] - t for name, t in sent.items()]
+            results.append({"pods": n, "workers": workers, "interval_s": interval, "wall_s": wall,
+                            "kubelet_cpu_s": cpu, **stats(lat)})
+            # teardown through the kubelet (not timed)
+            for name in sent:
+                client.delete_raw("pods", name, ns, grace_period_seconds=1)
+            deadline = time.monotonic() + 60
+            while client.list_raw("pods", ns)["items"] and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(2.0)  # let Docker settle after the removals
+        return results
     finally:
         kubelet.stop()
         with contextlib.suppress(Exception):
@@ -211,6 +225,8 @@ def main() -> None:
     ap.add_argument("--image", default="mkube/hello:1")
     ap.add_argument("--hollow-nodes", type=int, default=200)
     ap.add_argument("--hollow-pods", type=int, default=6000)
+    ap.add_argument("--paced-interval", type=float, default=0.5,
+                    help="second run: one pod (and one floor container) every this many seconds; 0 = skip")
     ap.add_argument("--skip-docker", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, API server data)")
     ap.add_argument("--kubelet-arg", action="append", default=[], help="extra kubelet flag (repeatable)")
@@ -227,11 +243,14 @@ def main() -> None:
         if not opts.skip_docker:
             dc = docker.from_env()
             results["machine"]["docker"] = dc.version().get("Version")
+            results["machine"]["storage_driver"] = dc.info().get("Driver")
             floor(dc.api, opts.image, 4, opts.workers)  # warm-up
-            results["floor"] = floor(dc.api, opts.image, opts.pods, opts.workers)
-            results["kubelet"] = kubelet_phase(url, work, opts.image, opts.pods, opts.workers, opts.kubelet_arg)
-            results["ratio"] = {"p50": results["kubelet"]["p50_s"] / results["floor"]["p50_s"],
-                                "p99": results["kubelet"]["p99_s"] / results["floor"]["p99_s"]}
+            intervals = [0.0] + ([opts.paced_interval] if opts.paced_interval > 0 else [])
+            floors = [floor(dc.api, opts.image, opts.pods, opts.workers, iv) for iv in intervals]
+            pods = kubelet_phase(url, work, opts.image, opts.pods, opts.workers, opts.kubelet_arg, intervals)
+            for key, f, k in zip(("burst", "paced")[:len(intervals)], floors, pods, strict=True):
+                results[key] = {"floor": f, "kubelet": k,
+                                "ratio": {"p50": k["p50_s"] / f["p50_s"], "p99": k["p99_s"] / f["p99_s"]}}
         if not opts.skip_hollow:
             results["hollow"] = hollow_phase(url, work, opts.hollow_nodes, opts.hollow_pods)
         ok = True
@@ -242,15 +261,18 @@ def main() -> None:
         else:
             print(f"logs and data in {work}")
 
-    print(f"{'case':34} {'p50 s':>7} {'p99 s':>7} {'max s':>7} {'wall s':>7}")
-    if "floor" in results:
-        f, k, r = results["floor"], results["kubelet"], results["ratio"]
-        print(f"{'raw docker create+start x' + str(f['containers']):34} {f['p50_s']:7.3f} {f['p99_s']:7.3f} "
-              f"{f['max_s']:7.3f} {f['wall_s']:7.2f}")
-        print(f"{'kubelet pods x' + str(k['pods']) + ' (create->running)':34} {k['p50_s']:7.3f} {k['p99_s']:7.3f} "
+    print(f"{'case':40} {'p50 s':>7} {'p99 s':>7} {'max s':>7} {'wall s':>7}")
+    for key in ("burst", "paced"):
+        if key not in results:
+            continue
+        f, k, r = results[key]["floor"], results[key]["kubelet"], results[key]["ratio"]
+        mode = "all at once" if key == "burst" else f"one every {f['interval_s']:g} s"
+        print(f"{'raw docker create+start x' + str(f['containers']) + ', ' + mode:40} {f['p50_s']:7.3f} "
+              f"{f['p99_s']:7.3f} {f['max_s']:7.3f} {f['wall_s']:7.2f}")
+        print(f"{'kubelet pods x' + str(k['pods']) + ', ' + mode:40} {k['p50_s']:7.3f} {k['p99_s']:7.3f} "
               f"{k['max_s']:7.3f} {k['wall_s']:7.2f}")
-        print(f"{'ratio kubelet/raw':34} {r['p50']:7.2f} {r['p99']:7.2f}")
-        print(f"kubelet CPU for {k['pods']} pods: {k['kubelet_cpu_s']:.2f} s")
+        print(f"{'ratio kubelet/raw (' + key + ')':40} {r['p50']:7.2f} {r['p99']:7.2f}")
+        print(f"kubelet CPU for {k['pods']} pods ({key}): {k['kubelet_cpu_s']:.2f} s")
     if "hollow" in results:
         h = results["hollow"]
         lat = h["latency"]
