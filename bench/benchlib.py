@@ -121,6 +121,8 @@ class PodWatcher:
     def _run(self) -> None:
         with contextlib.suppress(Exception):  # the watch ends when the server goes at the end
             for ev in self._watch:
+                if ev.type == "BOOKMARK":
+                    continue
                 value = self._reached(ev.object)
                 name = ev.object["metadata"]["name"]
                 if value and name not in self.seen_at:
