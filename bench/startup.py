@@ -14,6 +14,9 @@
    ratio is the Docker work per pod, a pause sandbox plus the app container, against one
    container) and paced (one every --paced-interval seconds, below Docker's throughput,
    as pods arrive in Kubernetes' density tests: the latency is each pod's own path);
+   a second floor, "pause+app", does a pod's least Docker work without the kubelet (the
+   pause container with the published port, the app container joining it, created while
+   the pause container starts): kubelet / that floor is what the kubelet itself adds;
 3. hollow: `python -m mkube.kubelet --runtime fake --hollow-nodes K` against the same API
    server; P pods spread over the K nodes, created the same way; reports the time to all
    Running and the kubelet process' RSS (idle with K nodes, and holding P pods) and CPU.
@@ -44,6 +47,8 @@ import docker.errors
 from benchlib import REPO, PodWatcher, Proc, create_all, percentile, start_apiserver  # noqa: E402
 
 from mkube.client import Client
+from mkube.kubelet.runtime.docker import DEFAULT_PAUSE_IMAGE as PAUSE_IMAGE
+from mkube.kubelet.runtime.docker import DockerRuntime
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 RUN_ID = uuid.uuid4().hex[:8]
@@ -95,21 +100,38 @@ def stats(latencies: list[float]) -> dict[str, float]:
 # --------------------------------------------------------------------------- phases
 
 
-def floor(api: Any, image: str, n: int, workers: int, interval: float = 0.0) -> dict[str, Any]:
+def floor(api: Any, image: str, n: int, workers: int, interval: float = 0.0,
+          pod_shaped: bool = False) -> dict[str, Any]:
     """Raw create+start of n containers from `workers` threads (the kubelet's parallelism);
-    container i is requested at start + i * interval (0: all at once)."""
+    container i is requested at start + i * interval (0: all at once).
+    `pod_shaped`: the least Docker work a pod needs instead, the pause container owning
+    the network (and the published port), plus the app container joining it (created
+    while the pause container starts), i.e. the kubelet's Docker calls without the kubelet."""
     made: list[str] = []
     lock = threading.Lock()
+
+    def create(img: str, **kwargs: Any) -> str:
+        cid: str = api.create_container(img, labels=LABELS, name=f"bench-raw-{RUN_ID}-{uuid.uuid4().hex[:8]}",
+                                        **kwargs)["Id"]
+        with lock:
+            made.append(cid)
+        return cid
 
     def one(i: int, t0: float) -> float:
         due = t0 + i * interval
         time.sleep(max(0.0, due - time.monotonic()))
-        hc = api.create_host_config(port_bindings={80: ("127.0.0.1", None)})
-        cid = api.create_container(image, ports=[80], labels=LABELS, host_config=hc,
-                                   name=f"bench-raw-{RUN_ID}-{len(made)}-{i}")["Id"]
-        with lock:
-            made.append(cid)
-        api.start(cid)
+        if not pod_shaped:
+            api.start(create(image, ports=[80], host_config=api.create_host_config(
+                port_bindings={80: ("127.0.0.1", None)})))
+            return time.monotonic() - max(due, t0)
+        sandbox = create(PAUSE_IMAGE, ports=[80], host_config=api.create_host_config(
+            port_bindings={80: ("127.0.0.1", None)}, ipc_mode="shareable"))
+        with ThreadPoolExecutor(1) as side:
+            started = side.submit(api.start, sandbox)
+            app = create(image, host_config=api.create_host_config(
+                network_mode=f"container:{sandbox}", ipc_mode=f"container:{sandbox}"))
+            started.result()
+        api.start(app)
         return time.monotonic() - max(due, t0)
 
     try:
@@ -124,7 +146,8 @@ def floor(api: Any, image: str, n: int, workers: int, interval: float = 0.0) -> 
 
         with ThreadPoolExecutor(8) as ex:
             list(ex.map(remove, made))
-    return {"containers": n, "workers": workers, "interval_s": interval, "wall_s": wall, **stats(lat)}
+    return {"containers": n, "workers": workers, "interval_s": interval, "pod_shaped": pod_shaped, "wall_s": wall,
+            **stats(lat)}
 
 
 def kubelet_phase(url: str, work: Path, image: str, n: int, workers: int, extra: list[str],
@@ -246,11 +269,17 @@ def main() -> None:
             results["machine"]["storage_driver"] = dc.info().get("Driver")
             floor(dc.api, opts.image, 4, opts.workers)  # warm-up
             intervals = [0.0] + ([opts.paced_interval] if opts.paced_interval > 0 else [])
+            pause = DockerRuntime(pause_image=PAUSE_IMAGE)
+            pause.ensure_pause_image()
+            pause.close()
             floors = [floor(dc.api, opts.image, opts.pods, opts.workers, iv) for iv in intervals]
+            pod_floors = [floor(dc.api, opts.image, opts.pods, opts.workers, iv, pod_shaped=True) for iv in intervals]
             pods = kubelet_phase(url, work, opts.image, opts.pods, opts.workers, opts.kubelet_arg, intervals)
-            for key, f, k in zip(("burst", "paced")[:len(intervals)], floors, pods, strict=True):
-                results[key] = {"floor": f, "kubelet": k,
-                                "ratio": {"p50": k["p50_s"] / f["p50_s"], "p99": k["p99_s"] / f["p99_s"]}}
+            for key, f, pf, k in zip(("burst", "paced")[:len(intervals)], floors, pod_floors, pods, strict=True):
+                results[key] = {"floor": f, "pod_floor": pf, "kubelet": k,
+                                "ratio": {"p50": k["p50_s"] / f["p50_s"], "p99": k["p99_s"] / f["p99_s"]},
+                                "ratio_to_pod_floor": {"p50": k["p50_s"] / pf["p50_s"],
+                                                       "p99": k["p99_s"] / pf["p99_s"]}}
         if not opts.skip_hollow:
             results["hollow"] = hollow_phase(url, work, opts.hollow_nodes, opts.hollow_pods)
         ok = True
@@ -261,17 +290,20 @@ def main() -> None:
         else:
             print(f"logs and data in {work}")
 
-    print(f"{'case':40} {'p50 s':>7} {'p99 s':>7} {'max s':>7} {'wall s':>7}")
+    print(f"{'case':44} {'p50 s':>7} {'p99 s':>7} {'max s':>7} {'wall s':>7}")
     for key in ("burst", "paced"):
         if key not in results:
             continue
-        f, k, r = results[key]["floor"], results[key]["kubelet"], results[key]["ratio"]
+        f, pf, k = results[key]["floor"], results[key]["pod_floor"], results[key]["kubelet"]
+        r, rp = results[key]["ratio"], results[key]["ratio_to_pod_floor"]
         mode = "all at once" if key == "burst" else f"one every {f['interval_s']:g} s"
-        print(f"{'raw docker create+start x' + str(f['containers']) + ', ' + mode:40} {f['p50_s']:7.3f} "
-              f"{f['p99_s']:7.3f} {f['max_s']:7.3f} {f['wall_s']:7.2f}")
-        print(f"{'kubelet pods x' + str(k['pods']) + ', ' + mode:40} {k['p50_s']:7.3f} {k['p99_s']:7.3f} "
-              f"{k['max_s']:7.3f} {k['wall_s']:7.2f}")
-        print(f"{'ratio kubelet/raw (' + key + ')':40} {r['p50']:7.2f} {r['p99']:7.2f}")
+        for label, row in ((f"raw docker create+start x{f['containers']}", f),
+                           (f"raw docker pause+app x{pf['containers']}", pf),
+                           (f"kubelet pods x{k['pods']}", k)):
+            print(f"{label + ', ' + mode:44} {row['p50_s']:7.3f} {row['p99_s']:7.3f} {row['max_s']:7.3f} "
+                  f"{row['wall_s']:7.2f}")
+        print(f"{'ratio kubelet/raw (' + key + ')':44} {r['p50']:7.2f} {r['p99']:7.2f}")
+        print(f"{'ratio kubelet/raw pause+app (' + key + ')':44} {rp['p50']:7.2f} {rp['p99']:7.2f}")
         print(f"kubelet CPU for {k['pods']} pods ({key}): {k['kubelet_cpu_s']:.2f} s")
     if "hollow" in results:
         h = results["hollow"]
