@@ -19,7 +19,7 @@ from mkube.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from mkube.api.kinds import ResourceType
 from mkube.apiserver.metrics import Metrics
 from mkube.apiserver.options import ApiServerOptions
-from mkube.apiserver.storage.base import ListResult, Store
+from mkube.apiserver.storage.base import ListResult, Store, write_async
 from mkube.apiserver.storage.watch import WatchHub
 
 Obj = dict[str, Any]
@@ -71,23 +71,23 @@ class ServerContext:
 
     async def create(self, rt: ResourceType, namespace: str | None, name: str, obj: Obj) -> Obj:
         try:
-            return await self.call(self.store.create, rt.group_resource, store_namespace(rt, namespace), name, obj)
+            return await write_async(self.store, "create", rt.group_resource, store_namespace(rt, namespace), name, obj)
         except ApiError as err:
             raise self._translate(rt, name, err) from None
 
     async def update(self, rt: ResourceType, namespace: str | None, name: str, obj: Obj,
                      expected_revision: int | None) -> Obj:
         try:
-            return await self.call(self.store.update, rt.group_resource, store_namespace(rt, namespace), name, obj,
-                                   expected_revision)
+            return await write_async(self.store, "update", rt.group_resource, store_namespace(rt, namespace), name, obj,
+                                     expected_revision)
         except ApiError as err:
             raise self._translate(rt, name, err) from None
 
     async def guaranteed_update(self, rt: ResourceType, namespace: str | None, name: str,
                                 mutate: Callable[[Obj], Obj | None]) -> Obj:
         try:
-            return await self.call(self.store.guaranteed_update, rt.group_resource,
-                                   store_namespace(rt, namespace), name, mutate)
+            return await write_async(self.store, "guaranteed_update", rt.group_resource, store_namespace(rt, namespace),
+                                     name, mutate)
         except ApiError as err:
             if err.code in (404, 409) and err.reason in ("NotFound", "Conflict", "AlreadyExists"):
                 raise self._translate(rt, name, err) from None
@@ -96,8 +96,8 @@ class ServerContext:
     async def delete(self, rt: ResourceType, namespace: str | None, name: str,
                      expected_revision: int | None = None, expected_uid: str | None = None) -> Obj:
         try:
-            return await self.call(self.store.delete, rt.group_resource, store_namespace(rt, namespace), name,
-                                   expected_revision, expected_uid)
+            return await write_async(self.store, "delete", rt.group_resource, store_namespace(rt, namespace), name,
+                                     expected_revision, expected_uid)
         except ApiError as err:
             raise self._translate(rt, name, err) from None
 

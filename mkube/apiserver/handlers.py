@@ -143,7 +143,8 @@ async def create_body(r: ResourceRequest, body: Obj, warnings: list[str]) -> Res
         await namespaces.check_writable(r.ctx, r.namespace, rt, str(name or ""))
     dry_run = r.dry_run
     for _ in range(5):
-        obj = admission.prepare_create(rt, copy.deepcopy(body))
+        # no copy of `body`: prepare_create is pure (strategy.py), it returns a new dict
+        obj = admission.prepare_create(rt, body)
         meta.stamp_new(obj)
         name = obj["metadata"]["name"]
         if dry_run:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -25,6 +26,18 @@ class Metrics:
                               registry=self.registry)
         self.revision = Gauge("apiserver_storage_revision", "Current store revision", registry=self.registry)
         self.revision_fn: Callable[[], int] | None = None
+        # labels() looks the child up under a lock on every call; a request needs two
+        self._children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+
+    def observe_request(self, verb: str, resource: str, subresource: str, code: str, seconds: float) -> None:
+        """Count one request and record its latency."""
+        key = (verb, resource, subresource, code)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(verb, resource, subresource, code), self.latency.labels(verb, resource))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         if self.revision_fn is not None:
@@ -56,8 +69,7 @@ class MetricsMiddleware:
             if message["type"] == "http.response.start" and not recorded:
                 recorded = True
                 verb, resource, sub = scope.get("mkube.labels") or ("nonresource", "", "")
-                self.metrics.requests.labels(verb, resource, sub, str(message["status"])).inc()
-                self.metrics.latency.labels(verb, resource).observe(time.perf_counter() - start)
+                self.metrics.observe_request(verb, resource, sub, str(message["status"]), time.perf_counter() - start)
             await send(message)
 
         await self.app(scope, receive, send_wrapper)

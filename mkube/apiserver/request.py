@@ -28,10 +28,14 @@ class ResourceRequest:
     watch_path: bool = False  # legacy /watch/ prefix
 
     def q(self, key: str) -> str | None:
+        if not self.request.scope.get("query_string"):  # most writes: skip parsing an empty query
+            return None
         return self.request.query_params.get(key)
 
     @property
     def dry_run(self) -> bool:
+        if not self.request.scope.get("query_string"):
+            return False
         values = self.request.query_params.getlist("dryRun")
         for v in values:
             if v != "All":

@@ -6,6 +6,7 @@ Secure by default: HTTPS (certificates in <data-dir>/tls) and bearer tokens (in
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -88,6 +89,15 @@ def build_server(options: ApiServerOptions, security: Security | None = None) ->
                             timeout_keep_alive=60, timeout_graceful_shutdown=5, loop="auto", http="auto", **tls)
 
     class ApiServer(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            # What exists once the server is up (modules, pydantic schemas, routes: ~100k
+            # objects) lives as long as the process. Frozen, it is left out of the
+            # cyclic GC's full collections, which otherwise walked all of it: measured
+            # 70-85 ms each, the p99 latency of every request in flight then.
+            gc.collect()
+            gc.freeze()
+
         async def shutdown(self, sockets: Any = None) -> None:
             # open watches would hold the graceful shutdown for its whole timeout
             ctx = getattr(app.state, "ctx", None)

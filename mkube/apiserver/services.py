@@ -23,11 +23,12 @@ grace period, because claiming and writing the Service are separate transactions
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import copy
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ from mkube.apiserver.allocator import (
     owner_of_record,
     record_age_seconds,
 )
-from mkube.apiserver.storage.base import Change, ListResult, Store
+from mkube.apiserver.storage.base import Change, ListResult, Store, write_async
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +337,29 @@ class AllocatingStore:
         if resource == SERVICES:
             self.allocations.release_unused(removed, None)
         return removed
+
+    # ---------------------------------------------------------------- from an event loop
+    # Defined here, not left to __getattr__: the inner store's would skip allocation.
+
+    async def _write_async(self, method: str, resource: str, *args: Any) -> Obj:
+        if resource == SERVICES:  # claims are blocking store writes of their own
+            return await asyncio.to_thread(getattr(self, method), resource, *args)  # type: ignore[no-any-return]
+        return await write_async(self.inner, method, resource, *args)
+
+    def create_async(self, resource: str, namespace: str, name: str, obj: Obj) -> Awaitable[Obj]:
+        return self._write_async("create", resource, namespace, name, obj)
+
+    def update_async(self, resource: str, namespace: str, name: str, obj: Obj,
+                     expected_revision: int | None = None) -> Awaitable[Obj]:
+        return self._write_async("update", resource, namespace, name, obj, expected_revision)
+
+    def guaranteed_update_async(self, resource: str, namespace: str, name: str,
+                                mutate: Callable[[Obj], Obj | None]) -> Awaitable[Obj]:
+        return self._write_async("guaranteed_update", resource, namespace, name, mutate)
+
+    def delete_async(self, resource: str, namespace: str, name: str, expected_revision: int | None = None,
+                     expected_uid: str | None = None) -> Awaitable[Obj]:
+        return self._write_async("delete", resource, namespace, name, expected_revision, expected_uid)
 
     # ---------------------------------------------------------------- pass-through
     def get(self, resource: str, namespace: str, name: str) -> Obj:

@@ -246,6 +246,57 @@ def test_group_commit_isolates_a_failing_operation(store: SqlStore) -> None:
         assert revs == list(range(1, 11))
 
 
+def test_async_writes_share_group_commits_and_report_errors(store: SqlStore) -> None:
+    """Writes awaited on an event loop (no threadpool) commit like blocking ones: each
+    gets its own result or error, in one revision order with the blocking writers."""
+
+    async def main() -> list[Any]:
+        creates = [store.create_async("pods", "default", f"a{i}", pod(f"a{i}")) for i in range(20)]
+        dup = store.create_async("pods", "default", "a0", pod("a0"))
+        blocking = asyncio.to_thread(store.create, "pods", "default", "b", pod("b"))
+        return list(await asyncio.gather(*creates, dup, blocking, return_exceptions=True))
+
+    results = asyncio.run(main())
+    assert isinstance(results[20], errors.AlreadyExists)
+    stored = [r for i, r in enumerate(results) if i != 20]
+    assert all(isinstance(r, dict) for r in stored)
+    assert [store.get("pods", "default", f"a{i}") for i in range(20)] == stored[:20]
+    revs = [c.revision for c in store.changes_since(0)]
+    assert len(revs) == 21 and revs == sorted(revs)
+
+    async def update_and_delete() -> tuple[Obj, Obj]:
+        upd = await store.update_async("pods", "default", "b", pod("b", x=1), rv(stored[20]))
+        with pytest.raises(errors.Conflict):
+            await store.update_async("pods", "default", "b", pod("b", x=2), rv(stored[20]))
+        return upd, await store.delete_async("pods", "default", "b")
+
+    upd, gone = asyncio.run(update_and_delete())
+    assert rv(gone) > rv(upd) > rv(stored[20])
+    with pytest.raises(errors.NotFound):
+        store.get("pods", "default", "b")
+
+
+def test_a_write_from_a_subscriber_fails_instead_of_hanging(store: SqlStore) -> None:
+    """Subscribers run on the writer thread; a write from there would wait for itself."""
+    seen: list[BaseException] = []
+
+    def writes_back(change: Change) -> None:
+        if change.name == "trigger":
+            try:
+                store.create("pods", "default", "echo", pod("echo"))
+            except RuntimeError as e:
+                seen.append(e)
+
+    unsubscribe = store.subscribe(writes_back)
+    try:
+        store.create("pods", "default", "trigger", pod("trigger"))
+    finally:
+        unsubscribe()
+    assert len(seen) == 1
+    with pytest.raises(errors.NotFound):
+        store.get("pods", "default", "echo")
+
+
 # ----------------------------------------------------------------------------- change log
 
 def _random_history(store: SqlStore, n: int) -> list[tuple[int, str, str, str]]:

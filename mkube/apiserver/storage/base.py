@@ -13,6 +13,7 @@ server's job.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,3 +116,20 @@ class Store(Protocol):
 
     def close(self) -> None:
         ...
+
+
+WRITE_METHODS = ("create", "update", "guaranteed_update", "delete")
+
+
+async def write_async(store: Store, method: str, *args: Any) -> Obj:
+    """Await the store write `method` (one of WRITE_METHODS) from an event loop.
+
+    A store that offers `<method>_async` (SqlStore: a future its writer thread resolves)
+    is awaited directly, without a threadpool hop; any other store's blocking method
+    runs in a worker thread. Same result and errors as the blocking call."""
+    assert method in WRITE_METHODS, method
+    direct = getattr(store, method + "_async", None)
+    if direct is not None:
+        result: Obj = await direct(*args)
+        return result
+    return await asyncio.to_thread(getattr(store, method), *args)  # type: ignore[no-any-return]
