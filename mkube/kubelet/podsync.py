@@ -487,10 +487,11 @@ def execute(actions: Sequence[Action], pod: Pod | Mapping[str, Any] | None, runt
     kills, removals and sandbox creation, then the container starts, in order or, with
     `parallel_starts` (needs a thread-safe `runtime`), in parallel: a plan starts
     several app containers together, never several init containers.
-    A new sandbox is created first and started while the containers to start in it are
-    pulled and created (a container whose environment needs the pod IP is created after);
-    they are started once it runs. This takes the image checks and container creation
-    off a pod's startup path, which is dominated by the sandbox's network setup.
+    A new sandbox is created, then the containers to start in it are pulled and created
+    (a container whose environment needs the pod IP only once the sandbox runs), then
+    start_sandbox, then the starts. A runtime that starts the sandbox in the background
+    from create_sandbox (Docker) so takes the image checks and container creation off a
+    pod's startup path, which its network setup dominates.
     A failed sandbox skips the starts, a failed kill the start of that container. Never
     raises for runtime failures: they are collected in the result (`waiting` per
     container, `sandbox_error`, `errors`). `sandbox`: the pod's current sandbox, if any."""
@@ -543,16 +544,13 @@ def execute(actions: Sequence[Action], pod: Pod | Mapping[str, Any] | None, runt
                        node_cpu_millis, node_memory, auth_for, pull_fallback_to_local)
     created: dict[str, str | None] = {}  # container name -> id, created before the sandbox ran
     if new_sandbox is not None:
-        sandbox_id = new_sandbox
-        early = [a for a in starts if not needs_pod_ip(starter.spec(a))]
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            sandbox_started = pool.submit(runtime.start_sandbox, sandbox_id)
-            for a in early:
-                created[a.name] = starter.create(a, sandbox_id, pod_ip="")
-            try:
-                result.sandbox = sandbox_started.result()
-            except ContainerRuntimeError as e:  # start_sandbox removed it and what was created in it
-                result.sandbox_error = (e.reason, e.message)
+        for a in starts:
+            if not needs_pod_ip(starter.spec(a)):
+                created[a.name] = starter.create(a, new_sandbox, pod_ip="")
+        try:
+            result.sandbox = runtime.start_sandbox(new_sandbox)
+        except ContainerRuntimeError as e:  # start_sandbox removed it and what was created in it
+            result.sandbox_error = (e.reason, e.message)
     if not starts or result.sandbox is None or result.sandbox.state != "ready":
         return result
     ready = result.sandbox

@@ -504,8 +504,8 @@ def test_containers_are_created_while_the_sandbox_starts(clock: FakeClock) -> No
             return cid
 
         def start_sandbox(self, sandbox_id: str) -> SandboxInfo:
-            # A start that only finishes once "plain" exists: a kubelet that created its
-            # containers after the sandbox ran would time out here.
+            # "plain" must exist by now: a runtime that starts the sandbox in the
+            # background from create_sandbox (Docker) gets its containers prepared meanwhile.
             sandbox_waited.append(plain_created.wait(5))
             return super().start_sandbox(sandbox_id)
 

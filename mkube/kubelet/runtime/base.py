@@ -319,16 +319,16 @@ class Runtime(Protocol):
         ...
 
     def create_sandbox(self, cfg: SandboxConfig) -> str:
-        """The first half of run_sandbox: create the sandbox without starting it and
-        return its id. Containers can be created in it (not started) before it starts,
-        which lets the kubelet prepare a pod's containers while its network comes up.
-        Raises SandboxCreateError (nothing is left behind on failure)."""
+        """The first half of run_sandbox: create the sandbox and return its id; a runtime
+        may begin starting it in the background. Containers can be created in it (not
+        started) before start_sandbox, which lets the kubelet prepare a pod's containers
+        while its network comes up. Raises SandboxCreateError (nothing is left behind)."""
         ...
 
     def start_sandbox(self, sandbox_id: str) -> SandboxInfo:
-        """The second half of run_sandbox: start a created sandbox; returns it running.
-        On failure the sandbox and every container created in it are removed and
-        SandboxCreateError is raised."""
+        """The second half of run_sandbox: start a created sandbox (or wait for the start
+        create_sandbox began); returns it running. On failure the sandbox and every
+        container created in it are removed and SandboxCreateError is raised."""
         ...
 
     def stop_sandbox(self, sandbox_id: str, timeout_s: float = 10) -> None:

@@ -23,7 +23,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -179,6 +179,8 @@ class DockerRuntime:
         # details (start/finish times, exit code) do not change, so a listing re-inspects
         # only containers whose state moved; our own calls invalidate their entry.
         self._info_cache: dict[str, tuple[str, ContainerInfo]] = {}
+        # sandbox id -> its start, begun by create_sandbox, awaited by start_sandbox
+        self._starting: dict[str, Future[dict[str, Any]]] = {}
         self._pool: ThreadPoolExecutor | None = None
 
     @staticmethod
@@ -300,14 +302,24 @@ class DockerRuntime:
         except _TRANSPORT_ERRORS as e:
             raise RuntimeUnavailable(f"creating sandbox {name}: {e}") from e
         sandbox_id: str = created["Id"]
+        # Start it at once, in the background: the caller creates the pod's containers
+        # meanwhile, and start_sandbox waits for this (the network setup is the slow part).
+        starting = self._executor().submit(self._start_and_inspect, sandbox_id)
         with self._lock:
             self._sandbox_labels[sandbox_id] = labels
+            self._starting[sandbox_id] = starting
         return sandbox_id
 
+    def _start_and_inspect(self, sandbox_id: str) -> dict[str, Any]:
+        self._api.start(sandbox_id)
+        data: dict[str, Any] = self._api.inspect_container(sandbox_id)
+        return data
+
     def start_sandbox(self, sandbox_id: str) -> SandboxInfo:
+        with self._lock:
+            starting = self._starting.pop(sandbox_id, None)
         try:
-            self._api.start(sandbox_id)
-            data = self._api.inspect_container(sandbox_id)
+            data = starting.result() if starting is not None else self._start_and_inspect(sandbox_id)
         except (docker.errors.APIError, *_TRANSPORT_ERRORS) as e:
             msg = _explanation(e) if isinstance(e, docker.errors.APIError) else str(e)
             with self._lock:
