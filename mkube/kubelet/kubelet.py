@@ -173,8 +173,7 @@ class Kubelet:
         return self.resources().runtime_version.partition("://")[0] or "docker"
 
     def _observe(self, uid: str) -> tuple[list[SandboxInfo], list[ContainerInfo]]:
-        labels = {LABEL_POD_UID: uid}
-        return self.runtime.list_sandboxes(labels), self.runtime.list_containers(labels)
+        return self.runtime.list_all({LABEL_POD_UID: uid})
 
     def _event(self, obj: Any, type_: str, reason: str, message: str) -> None:
         if self.recorder is not None:
@@ -256,8 +255,7 @@ class Kubelet:
     def relist(self) -> None:
         """PLEG: list the node's sandboxes and containers; enqueue pods whose state changed."""
         try:
-            sandboxes = self.runtime.list_sandboxes()
-            containers = self.runtime.list_containers()
+            sandboxes, containers = self.runtime.list_all()
         except ContainerRuntimeError as e:
             log.debug("%s: relist failed: %s", self.node_name, e)
             return

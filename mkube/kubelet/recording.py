@@ -141,6 +141,9 @@ class PodRuntime:
     def list_sandboxes(self, labels: Mapping[str, str] | None = None) -> list[SandboxInfo]:
         return self.inner.list_sandboxes(labels)
 
+    def list_all(self, labels: Mapping[str, str] | None = None) -> tuple[list[SandboxInfo], list[ContainerInfo]]:
+        return self.inner.list_all(labels)
+
     def inspect_sandbox(self, sandbox_id: str) -> SandboxInfo:
         return self.inner.inspect_sandbox(sandbox_id)
 

@@ -129,6 +129,12 @@ def test_list_by_labels_finds_exactly_the_pods_containers(rt: DockerRuntime, bus
     done = next(c for c in rt.list_containers() if c.id == a2)
     assert (done.state, done.exit_code) == ("exited", 0) and done.finished_at
     assert [s.pod_uid for s in rt.list_sandboxes({LABEL_POD_UID: b_cfg.pod_uid})] == [b_cfg.pod_uid]
+    # one listing for both kinds gives what the two listings give
+    sandboxes, containers = rt.list_all({LABEL_POD_UID: a_cfg.pod_uid})
+    assert [s.id for s in sandboxes] == [a.id] and {c.id for c in containers} == {a1, a2}
+    sandboxes, containers = rt.list_all()
+    assert {s.id for s in sandboxes} == {a.id, b.id} and {c.id for c in containers} == {a1, a2, b1}
+    assert next(c for c in containers if c.id == a2).exit_code == 0
 
     # A restarted kubelet (new runtime object, empty caches) adopts what exists.
     again = DockerRuntime(node_name=rt.node_name, extra_labels=rt.extra_labels)

@@ -209,6 +209,8 @@ def test_labels_and_list_by_labels(rt: FakeRuntime, clock: FakeClock) -> None:
     assert info.labels[LABEL_SANDBOX_ID] == a.id and info.labels[LABEL_CONTAINER_HASH] == "h1"
     assert info.image == IMG and info.image_id.startswith("sha256:")
     assert [s.id for s in rt.list_sandboxes({LABEL_POD_UID: "uid-b"})] == [b.id]
+    sandboxes, containers = rt.list_all({LABEL_POD_UID: "uid-a"})
+    assert [s.id for s in sandboxes] == [a.id] and {c.id for c in containers} == {a1, a2}
 
 
 def test_stop_and_remove_sandbox_cover_its_containers(rt: FakeRuntime) -> None:

@@ -344,6 +344,11 @@ class Runtime(Protocol):
         """Sandboxes on this node whose labels include all of `labels`."""
         ...
 
+    def list_all(self, labels: Mapping[str, str] | None = None) -> tuple[list[SandboxInfo], list[ContainerInfo]]:
+        """(list_sandboxes(labels), list_containers(labels)), from one listing where the
+        runtime can: the kubelet observes a pod, and relists the node, this way."""
+        ...
+
     def inspect_sandbox(self, sandbox_id: str) -> SandboxInfo:
         ...
 

@@ -197,11 +197,14 @@ class DockerRuntime:
 
     # ------------------------------------------------------------------ helpers
 
-    def _node_filter(self, kind: str, labels: Mapping[str, str] | None) -> dict[str, list[str]]:
-        want = {LABEL_TYPE: kind, **(labels or {})}
+    def _node_filter(self, kind: str | None, labels: Mapping[str, str] | None) -> dict[str, list[str]]:
+        """Docker's label filter for this node's objects of `kind` (None: sandboxes and
+        containers, i.e. anything with our type label)."""
+        want = {**(labels or {})}
         if self.node_name:
             want[LABEL_NODE_NAME] = self.node_name
-        return {"label": [f"{k}={v}" for k, v in want.items()]}
+        return {"label": [LABEL_TYPE if kind is None else f"{LABEL_TYPE}={kind}",
+                          *(f"{k}={v}" for k, v in want.items())]}
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -374,11 +377,24 @@ class DockerRuntime:
     def list_sandboxes(self, labels: Mapping[str, str] | None = None) -> list[SandboxInfo]:
         summaries = self._call("listing sandboxes", self._api.containers, all=True,
                                filters=self._node_filter(TYPE_SANDBOX, labels))
+        return self._sandboxes_from(summaries)
+
+    def _sandboxes_from(self, summaries: list[dict[str, Any]]) -> list[SandboxInfo]:
         out = [self._sandbox_from_summary(s) for s in summaries]
         with self._lock:
             for sb in out:
                 self._sandbox_labels.setdefault(sb.id, sb.labels)
         return out
+
+    def list_all(self, labels: Mapping[str, str] | None = None) -> tuple[list[SandboxInfo], list[ContainerInfo]]:
+        summaries = self._call("listing sandboxes and containers", self._api.containers, all=True,
+                               filters=self._node_filter(None, labels))
+        by_type: dict[str, list[dict[str, Any]]] = {TYPE_SANDBOX: [], TYPE_CONTAINER: []}
+        for s in summaries:
+            kind = (s.get("Labels") or {}).get(LABEL_TYPE)
+            if kind in by_type:
+                by_type[kind].append(s)
+        return self._sandboxes_from(by_type[TYPE_SANDBOX]), self._containers_from(by_type[TYPE_CONTAINER])
 
     def _containers_of(self, sandbox_id: str, running_only: bool = False) -> list[str]:
         summaries = self._call("listing containers", self._api.containers, all=not running_only,
@@ -518,6 +534,11 @@ class DockerRuntime:
     def list_containers(self, labels: Mapping[str, str] | None = None, all: bool = True) -> list[ContainerInfo]:
         summaries = self._call("listing containers", self._api.containers, all=all,
                                filters=self._node_filter(TYPE_CONTAINER, labels))
+        return self._containers_from(summaries)
+
+    def _containers_from(self, summaries: list[dict[str, Any]]) -> list[ContainerInfo]:
+        """ContainerInfo of listed containers: cached while their state is unchanged,
+        else inspected (a listing lacks exit codes and times)."""
         out: list[ContainerInfo] = []
         for s in summaries:
             cid, docker_state = s["Id"], s.get("State", "")

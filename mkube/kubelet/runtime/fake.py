@@ -358,6 +358,10 @@ class FakeRuntime:
             return [self._sandbox_info(sb) for sb in self._sandboxes.values()
                     if all(sb.labels.get(k) == v for k, v in want)]
 
+    def list_all(self, labels: Mapping[str, str] | None = None) -> tuple[list[SandboxInfo], list[ContainerInfo]]:
+        with self._lock:  # one consistent view, as one Docker listing gives
+            return self.list_sandboxes(labels), self.list_containers(labels)
+
     def inspect_sandbox(self, sandbox_id: str) -> SandboxInfo:
         with self._lock:
             self._enter("inspect_sandbox", sandbox_id)
