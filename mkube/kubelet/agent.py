@@ -34,6 +34,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from mkube.api.types import Pod, Service
 from mkube.client import BaseClient, EventRecorder, Informer, WorkQueue, run_workers
 from mkube.kubelet.kubelet import Kubelet
+from mkube.kubelet.nodeip import detect_node_ip
 from mkube.kubelet.nodestatus import HostInfo
 from mkube.kubelet.options import KubeletOptions
 from mkube.kubelet.probes import ProbeManager
@@ -46,16 +47,6 @@ log = logging.getLogger(__name__)
 UID_INDEX = "uid"
 NODE_INDEX = "node"
 HOLLOW_LABEL = "mkube.io/hollow-node"
-
-
-def detect_node_ip() -> str:
-    """The address of the default route's interface (no packet is sent), else 127.0.0.1."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("192.0.2.255", 9))  # TEST-NET-1: only selects a route
-            return str(s.getsockname()[0])
-    except OSError:
-        return "127.0.0.1"
 
 
 def hollow_pod_cidr(index: int) -> str:

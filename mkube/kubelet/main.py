@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mkube.client.rest import Client
-from mkube.kubelet.agent import Agent, detect_node_ip, hollow_pod_cidr
+from mkube.kubelet.agent import Agent, hollow_pod_cidr
+from mkube.kubelet.nodeip import detect_node_ip
 from mkube.kubelet.options import DEFAULT_PORT, KubeletOptions
 from mkube.kubelet.runtime.base import Runtime
 from mkube.kubelet.runtime.fake import FakeRuntime

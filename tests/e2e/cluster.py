@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -104,16 +104,22 @@ class Cluster:
         return r.out
 
 
-def wait_for(fn: Callable[[], T | None], timeout: float, what: str) -> T:
+def wait_for(fn: Callable[[], T | None], timeout: float, what: str, interval: float = 0.3,
+             retry_on: tuple[type[BaseException], ...] = ()) -> T:
     """Poll fn until it returns something truthy; return it. AssertionError naming
-    `what` and the last value after `timeout` seconds."""
+    `what` and the last value (or retried exception) after `timeout` seconds. Exceptions
+    of `retry_on` count as "not yet"; others propagate."""
     deadline = time.monotonic() + timeout
-    last: T | None = None
+    last: Any = None
     while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.3)
+        try:
+            last = fn()
+        except retry_on as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}: last {last!r}")
 
 

@@ -30,11 +30,15 @@ from tests.fixtures.docker import DockerCleanup
 
 KUBECTL = shutil.which("kubectl")
 
-pytestmark = [
-    pytest.mark.docker,
-    pytest.mark.usefixtures("docker_cleanup"),
-    pytest.mark.skipif(KUBECTL is None, reason="the real kubectl (v1.32) is not on PATH"),
-]
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_cleanup")]
+
+
+@pytest.fixture(autouse=True)
+def _real_kubectl() -> None:
+    # A missing kubectl fails, as in tests/integration/test_real_kubectl.py: a skip would
+    # pass a run that never checked kubectl compatibility.
+    if KUBECTL is None:
+        pytest.fail("kubectl is not on PATH (the API-compatibility tests need the real kubectl 1.32)")
 
 V2_ENV = "        imagePullPolicy: IfNotPresent\n        env:\n        - {name: MESSAGE, value: v2}\n"
 

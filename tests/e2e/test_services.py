@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import docker
 import pytest
@@ -43,6 +43,7 @@ from mkube.api.errors import ApiError
 from mkube.api.types import Deployment, Endpoints, Node, Pod, Service
 from mkube.client import Client
 from mkube.kubelet.proxy.main import ProxyThread
+from tests.e2e.cluster import wait_for as cluster_wait_for
 from tests.fixtures.apiserver import ApiServerProcess
 from tests.fixtures.docker import DockerCleanup
 
@@ -56,18 +57,8 @@ FAST_KUBELET = ["--crashloop-backoff-initial", "1", "--relist-period", "0.5", "-
 
 
 def wait_for(fn: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-        except (OSError, AssertionError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}: last {last!r}")
+    """cluster.wait_for, retrying what a service not programmed yet raises."""
+    return cluster_wait_for(fn, timeout, what, interval, retry_on=(OSError, AssertionError))
 
 
 def http_get(host: str, port: int, timeout: float = 5.0) -> str:

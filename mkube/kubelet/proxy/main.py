@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from mkube.api.types import Endpoints, Service
 from mkube.client import Client, Informer
+from mkube.kubelet.nodeip import detect_node_ip
 from mkube.kubelet.proxy.proxier import Proxier, ProxyOptions
 
 log = logging.getLogger(__name__)
@@ -35,16 +35,6 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     except ImportError:
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()  # type: ignore[no-any-return]
-
-
-def detect_node_ip() -> str:
-    """The address of the default route's interface (no packet is sent), else 127.0.0.1."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("192.0.2.255", 9))  # TEST-NET-1: only selects a route
-            return str(s.getsockname()[0])
-    except OSError:
-        return "127.0.0.1"
 
 
 def run(server: str, token: str | None, node_name: str, node_ip: str | None = None, *,

@@ -9,15 +9,15 @@ node's network (held on that node's `mkube0`) and from a pod on it, by its env v
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
 from mkube.api.errors import ApiError
 from mkube.api.types import Deployment, Endpoints, Node, Pod, Service
 from mkube.client import Client
+from tests.e2e.cluster import wait_for as cluster_wait_for
 from tests.e2e.multinode.harness import Cluster
 
 pytestmark = [pytest.mark.multinode]
@@ -25,18 +25,8 @@ T = TypeVar("T")
 
 
 def wait_for(fn: Callable[[], T | None], timeout: float, what: str, interval: float = 0.3) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-        except (OSError, ApiError, AssertionError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}: last {last!r}")
+    """cluster.wait_for, retrying what a service not programmed yet raises."""
+    return cluster_wait_for(fn, timeout, what, interval, retry_on=(OSError, ApiError, AssertionError))
 
 
 def served_by(body: str) -> str:
