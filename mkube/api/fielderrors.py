@@ -21,6 +21,7 @@ from mkube.api.kinds import ResourceType
 
 Obj = dict[str, Any]
 
+INT32_MAX = 2**31 - 1  # bound of Kubernetes' int32 fields (replicas, most *Seconds)
 
 def fmt_value(value: Any) -> str:
     """A value as Kubernetes prints it in messages: strings quoted, numbers bare."""
@@ -66,9 +67,13 @@ class Errs:
     def too_long(self, path: str, limit: int) -> None:
         self.causes.append(Cause(path, f"Too long: must have at most {limit} bytes", "FieldValueTooLong"))
 
-    def nonnegative(self, path: str, value: Any) -> None:
+    def nonnegative(self, path: str, value: Any, maximum: int | None = None) -> None:
+        """An integer `value` must be >= 0 and, given `maximum` (INT32_MAX for Kubernetes'
+        int32 fields), <= maximum; other types are the models' business."""
         if isinstance(value, int) and value < 0:
             self.invalid(path, value, "must be greater than or equal to 0")
+        elif maximum is not None and isinstance(value, int) and value > maximum:
+            self.invalid(path, value, f"must be less than or equal to {maximum}")
 
     def immutable(self, path: str, value: Any) -> None:
         self.invalid(path, value, "field is immutable")

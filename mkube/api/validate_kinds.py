@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mkube.api import names
-from mkube.api.fielderrors import Errs, Obj, as_dict, as_list, dict_items, is_int
+from mkube.api.fielderrors import INT32_MAX, Errs, Obj, as_dict, as_list, dict_items, is_int
 from mkube.api.kinds import ResourceType
 from mkube.api.selectors import selector_from_label_selector
 from mkube.api.validate_meta import validate_label_selector, validate_labels
@@ -69,7 +69,7 @@ def _int_or_percent(v: Any, path: str, errs: Errs) -> tuple[int, bool] | None:
 
 def _validate_deployment(rt: ResourceType, obj: Obj, errs: Errs) -> None:
     spec = as_dict(obj.get("spec"))
-    errs.nonnegative("spec.replicas", spec.get("replicas"))
+    errs.nonnegative("spec.replicas", spec.get("replicas"), INT32_MAX)
     _validate_selector_and_template(spec, errs)
     strategy = as_dict(spec.get("strategy"))
     typ = strategy.get("type")
@@ -88,7 +88,7 @@ def _validate_deployment(rt: ResourceType, obj: Obj, errs: Errs) -> None:
             errs.invalid("spec.strategy.rollingUpdate.maxUnavailable", ru.get("maxUnavailable"),
                          "may not be 0 when `maxSurge` is 0")
     for fld in ("revisionHistoryLimit", "minReadySeconds", "progressDeadlineSeconds"):
-        errs.nonnegative(f"spec.{fld}", spec.get(fld))
+        errs.nonnegative(f"spec.{fld}", spec.get(fld), INT32_MAX)
     pds, mrs = spec.get("progressDeadlineSeconds"), spec.get("minReadySeconds") or 0
     if is_int(pds) and is_int(mrs) and pds <= mrs:
         errs.invalid("spec.progressDeadlineSeconds", pds, "must be greater than minReadySeconds")
@@ -96,8 +96,8 @@ def _validate_deployment(rt: ResourceType, obj: Obj, errs: Errs) -> None:
 
 def _validate_replicaset(rt: ResourceType, obj: Obj, errs: Errs) -> None:
     spec = as_dict(obj.get("spec"))
-    errs.nonnegative("spec.replicas", spec.get("replicas"))
-    errs.nonnegative("spec.minReadySeconds", spec.get("minReadySeconds"))
+    errs.nonnegative("spec.replicas", spec.get("replicas"), INT32_MAX)
+    errs.nonnegative("spec.minReadySeconds", spec.get("minReadySeconds"), INT32_MAX)
     _validate_selector_and_template(spec, errs)
 
 

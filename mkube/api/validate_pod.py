@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from mkube.api import names
-from mkube.api.fielderrors import Errs, Obj, as_dict, as_list, dict_items, is_int, put
+from mkube.api.fielderrors import INT32_MAX, Errs, Obj, as_dict, as_list, dict_items, is_int, put
 from mkube.api.kinds import ResourceType
 from mkube.api.quantity import QUANTITY_REGEX, format_quantity, parse_quantity
 from mkube.api.validate_meta import validate_annotations, validate_labels
@@ -23,7 +23,6 @@ TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _NODE_SELECTOR_OPS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
 _HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
                     "BlockDevice")
-INT32_MAX = 2**31 - 1
 _FIELD_REF_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
                     "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs")
 _STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")

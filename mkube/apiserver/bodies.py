@@ -2,12 +2,14 @@
 
 Guarantees: a body larger than the limit is refused with 413 without being read to
 the end; a body that is not a JSON/YAML object is a 400 BadRequest; an unsupported
-Content-Type is a 415. Nothing here ever raises anything but `ApiError`.
+Content-Type is a 415; a decoded body passes `check_storable` (so nothing stored can
+later fail to encode and break a LIST). Nothing here ever raises anything but `ApiError`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import orjson
@@ -97,12 +99,48 @@ def decode_object(raw: bytes, content_type: str, *, strict: bool = False) -> dic
                                    f"include: application/json, application/yaml (got {content_type!r})")
     if not isinstance(data, dict):
         raise BadRequest(f"the request body must be a JSON object, not {_json_type(data)}")
+    check_storable(data, "the request body")
     return data
 
 
 def decode_json_value(raw: bytes) -> Any:
-    """Any JSON value (for patch documents); malformed -> 400."""
-    return _decode_json(raw, False)
+    """Any JSON value (for patch documents); malformed or not storable -> 400."""
+    value = _decode_json(raw, False)
+    check_storable(value, "the patch")
+    return value
+
+
+# Kubernetes objects nest about 10-30 levels (a CRD schema the deepest); the limit keeps
+# every stored object far from orjson's encoder limit (254 levels), which a LIST or a
+# Table wraps in a few more levels, and from Python's recursion limit in deepcopy.
+MAX_DEPTH = 100
+
+
+def check_storable(value: Any, what: str) -> None:
+    """400 unless `value` is plain JSON that can be stored and served back: nested at most
+    MAX_DEPTH levels, finite numbers, integers that fit in 64 bits, strings and keys that
+    are valid UTF-8 (no lone surrogates). Iterative, so a hostile value cannot exhaust
+    the stack; the encoding checks run in orjson (C)."""
+    _check_finite(value, what)
+    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        container, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise BadRequest(f"{what} is nested more than {MAX_DEPTH} levels deep")
+        for child in container.values() if isinstance(container, dict) else container:
+            if isinstance(child, dict | list):
+                pending.append((child, depth + 1))
+            elif type(child) is float and not math.isfinite(child):
+                _check_finite(child, what)
+    try:
+        orjson.dumps(value)
+    except (TypeError, ValueError, OverflowError) as exc:  # big integers, lone surrogates, non-string keys
+        raise BadRequest(f"{what} cannot be stored as JSON: {_short(str(exc))}") from None
+
+
+def _check_finite(value: Any, what: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):  # YAML .nan/.inf, Python json's NaN
+        raise BadRequest(f"{what} holds a number JSON cannot represent ({value})")
 
 
 def _decode_json(raw: bytes, strict: bool) -> Any:
@@ -128,21 +166,25 @@ def decode_yaml(raw: bytes) -> Any:
         raise BadRequest(f"the request body is not valid YAML: {_short(str(exc))}") from None
     if len(docs) != 1:
         raise BadRequest(f"the request body must hold exactly one YAML document, not {len(docs)}")
-    return _plain(docs[0], [_MAX_YAML_NODES])
+    return _plain(docs[0], [_MAX_YAML_NODES], 1)
 
 
 _MAX_YAML_NODES = 1_000_000
 
 
-def _plain(value: Any, budget: list[int]) -> Any:
-    """JSON types only (YAML dates become strings); refuses alias bombs (billion laughs)."""
+def _plain(value: Any, budget: list[int], depth: int) -> Any:
+    """JSON types only (YAML dates become strings); refuses alias bombs (billion laughs)
+    and, before Python's recursion limit, nesting deeper than MAX_DEPTH (a recursive
+    alias such as `a: &a [*a]` is infinitely deep)."""
     budget[0] -= 1
     if budget[0] < 0:
         raise BadRequest("the YAML body expands to too many values (alias bomb?)")
+    if depth > MAX_DEPTH and isinstance(value, dict | list):
+        raise BadRequest(f"the request body is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
-        return {str(k): _plain(v, budget) for k, v in value.items()}
+        return {str(k): _plain(v, budget, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v, budget) for v in value]
+        return [_plain(v, budget, depth + 1) for v in value]
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)

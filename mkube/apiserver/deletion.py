@@ -21,6 +21,7 @@ from mkube.api.errors import ApiError, BadRequest, Cause, Conflict, Invalid, is_
 from mkube.api.kinds import ResourceType
 from mkube.apiserver import meta
 from mkube.apiserver.context import ServerContext
+from mkube.apiserver.meta import INT64_MAX
 
 Obj = dict[str, Any]
 POLICIES = ("Orphan", "Background", "Foreground")
@@ -55,11 +56,12 @@ def parse_delete_options(query: Any, body: Obj | None, dry_run: bool) -> DeleteO
             if isinstance(grace, bool):
                 raise ValueError
             opts.grace_period = int(grace)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise BadRequest(f"gracePeriodSeconds: invalid value {grace!r}: must be an integer") from None
-        if opts.grace_period < 0:
+        if not 0 <= opts.grace_period <= INT64_MAX:
+            bound = "greater than or equal to 0" if opts.grace_period < 0 else f"less than or equal to {INT64_MAX}"
             raise Invalid("DeleteOptions", "", [Cause("gracePeriodSeconds", f"Invalid value: {opts.grace_period}: "
-                                                     "must be greater than or equal to 0")])
+                                                     f"must be {bound}")])
     policy = query.get("propagationPolicy") or body.get("propagationPolicy")
     orphan = query.get("orphanDependents")
     if orphan in (None, ""):

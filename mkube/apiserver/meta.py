@@ -19,11 +19,17 @@ Obj = dict[str, Any]
 _ALPHANUM = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet Kubernetes uses for generateName
 _GENERATED_SUFFIX = 5
 _MAX_NAME = 253
+INT64_MAX = 2**63 - 1  # Kubernetes' integers (resource versions, query parameters) are int64
 
 
 def now_rfc3339(offset_seconds: float = 0.0) -> str:
-    """UTC time in Kubernetes' RFC 3339 form with a `Z` and whole seconds."""
-    return timeutil.format_time(timeutil.now() + timedelta(seconds=offset_seconds))
+    """UTC time in Kubernetes' RFC 3339 form with a `Z` and whole seconds. The offset is
+    clamped to a century either way (a grace period of 2^63 s must not overflow)."""
+    offset = max(-_CENTURY_S, min(_CENTURY_S, offset_seconds))
+    return timeutil.format_time(timeutil.now() + timedelta(seconds=offset))
+
+
+_CENTURY_S = 100 * 365 * 86400
 
 
 def parse_rfc3339(value: str | None) -> datetime | None:
@@ -76,9 +82,12 @@ def carry_over(new: Obj, old: Obj, *, bump_generation: bool) -> None:
 
 
 def resource_version_of(obj: Obj) -> int | None:
-    """metadata.resourceVersion as an int (None when absent/empty); 400 if malformed."""
-    raw = (obj.get("metadata") or {}).get("resourceVersion")
-    return parse_resource_version(raw)
+    """metadata.resourceVersion as an int (None when absent/empty); 400 if malformed or if
+    metadata is not an object."""
+    md = obj.get("metadata")
+    if md is not None and not isinstance(md, dict):
+        raise BadRequest("metadata must be an object")
+    return parse_resource_version((md or {}).get("resourceVersion"))
 
 
 def parse_resource_version(raw: Any) -> int | None:
@@ -88,6 +97,6 @@ def parse_resource_version(raw: Any) -> int | None:
         value = int(raw)
     except (TypeError, ValueError):
         raise BadRequest(f"invalid resource version: {raw!r}") from None
-    if value < 0:
+    if not 0 <= value <= INT64_MAX:  # the store's revision is a SQL 64-bit integer
         raise BadRequest(f"invalid resource version: {raw!r}")
     return value

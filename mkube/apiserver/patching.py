@@ -2,7 +2,8 @@
 
 Guarantees: the stored object is never mutated (patches apply to a deep copy);
 a malformed patch document is 400 BadRequest; a well-formed patch that cannot be
-applied (json-patch `test` failing, missing path) is 422 Invalid naming the path.
+applied (json-patch `test` failing, missing path) is 422 Invalid naming the path; a
+result that could not be stored and served back (too deep) is 400.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from mkube.api import patch as impl
 from mkube.api.errors import BadRequest, Cause, Invalid
 from mkube.api.kinds import ResourceType
-from mkube.apiserver.bodies import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH
+from mkube.apiserver.bodies import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, check_storable
 
 Obj = dict[str, Any]
 
@@ -52,4 +53,5 @@ def apply(rt: ResourceType, patch_type: str, original: Obj, doc: Any, kind: str 
         raise BadRequest(f"the patch could not be applied: {exc}") from None
     if not isinstance(result, dict):
         raise BadRequest("the patch must leave a JSON object")
+    check_storable(result, "the patched object")
     return result

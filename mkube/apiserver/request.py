@@ -11,6 +11,7 @@ from starlette.requests import Request
 from mkube.api.errors import BadRequest
 from mkube.api.kinds import ResourceType
 from mkube.apiserver.context import ServerContext
+from mkube.apiserver.meta import INT64_MAX
 
 Obj = dict[str, Any]
 
@@ -53,7 +54,9 @@ class ResourceRequest:
             raise BadRequest(f'fieldValidation: Unsupported value: "{v}": supported values: "Strict", "Warn", "Ignore"')
         return v
 
-    def int_param(self, key: str, *, minimum: int | None = 0) -> int | None:
+    def int_param(self, key: str, *, minimum: int | None = 0, maximum: int = INT64_MAX) -> int | None:
+        """The integer query parameter `key` (None when absent); 400 when it is not an
+        integer or lies outside [minimum, maximum] (by default Kubernetes' int64)."""
         raw = self.q(key)
         if raw in (None, ""):
             return None
@@ -63,6 +66,8 @@ class ResourceRequest:
             raise BadRequest(f"{key}: invalid value {raw!r}: must be an integer") from None
         if minimum is not None and value < minimum:
             raise BadRequest(f"{key}: invalid value {value}: must be greater than or equal to {minimum}")
+        if value > maximum:
+            raise BadRequest(f"{key}: invalid value {value}: must be less than or equal to {maximum}")
         return value
 
     def bool_param(self, key: str) -> bool:

@@ -11,6 +11,7 @@ import httpx
 from starlette.responses import Response
 
 from mkube.api.errors import ApiError, BadRequest, Cause, Conflict, Invalid, NotFound, ServiceUnavailable
+from mkube.api.fielderrors import INT32_MAX
 from mkube.api.kinds import ResourceType, by_path
 from mkube.apiserver import admission, auth_http, bodies, meta, patching
 from mkube.apiserver.handlers import read_patch, warning_headers, write_update
@@ -205,7 +206,7 @@ def _node_endpoint(node: Obj) -> tuple[str, int]:
         name = (node.get("metadata") or {}).get("name", "")
         raise ServiceUnavailable(f'node "{name}" has no reachable kubelet endpoint (status.addresses InternalIP / '
                                  f"status.daemonEndpoints.kubeletEndpoint.Port)")
-    return ip, port
+    return (f"[{ip}]" if ":" in ip and not ip.startswith("[") else ip), port  # an IPv6 address goes in brackets
 
 
 async def _kubelet_target(r: ResourceRequest) -> tuple[str, str, str, int]:
@@ -258,7 +259,7 @@ async def pod_log(r: ResourceRequest) -> Response:
     try:
         req = client.build_request("GET", url, params=params, headers=auth_http.kubelet_headers(r.ctx, node_name))
         upstream = await client.send(req, stream=True)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: a garbage node address
         raise ServiceUnavailable(f'the kubelet of node "{node_name}" at {ip}:{port} is unreachable: '
                                  f"{type(exc).__name__}") from None
     if upstream.status_code != 200:
@@ -298,17 +299,17 @@ async def pod_exec(r: ResourceRequest) -> Response:
     command = r.request.query_params.getlist("command")
     if not command:
         raise BadRequest("you must specify at least 1 command")
+    timeout = r.int_param("timeoutSeconds", minimum=1, maximum=INT32_MAX)
     container, node_name, ip, port = await _kubelet_target(r)
     url = f"http://{ip}:{port}/exec/{r.namespace}/{r.name}/{container}"
     params: list[tuple[str, str | int | float | bool | None]] = [("command", c) for c in command]
-    timeout = r.int_param("timeoutSeconds", minimum=1)
     if timeout is not None:
         params.append(("timeoutSeconds", str(timeout)))
     client: httpx.AsyncClient = r.ctx.http
     try:
         upstream = await client.post(url, params=params, headers=auth_http.kubelet_headers(r.ctx, node_name),
                                      timeout=httpx.Timeout(10.0, read=(timeout or 60) + 10.0))
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: a garbage node address
         raise ServiceUnavailable(f'the kubelet of node "{node_name}" at {ip}:{port} is unreachable: '
                                  f"{type(exc).__name__}") from None
     return Response(upstream.content, status_code=upstream.status_code, media_type="application/json")

@@ -74,7 +74,7 @@ def _flag(query: Mapping[str, list[str]], key: str) -> bool:
     return (query.get(key) or ["false"])[-1].lower() in ("true", "1", "yes")
 
 
-def _int(query: Mapping[str, list[str]], key: str, minimum: int = 0) -> int | None:
+def _int(query: Mapping[str, list[str]], key: str, minimum: int = 0, maximum: int = 2**63 - 1) -> int | None:
     raw = (query.get(key) or [""])[-1]
     if raw == "":
         return None
@@ -84,6 +84,8 @@ def _int(query: Mapping[str, list[str]], key: str, minimum: int = 0) -> int | No
         raise BadRequest(f"{key}: invalid integer {raw!r}") from None
     if value < minimum:
         raise BadRequest(f"{key}: must be >= {minimum}")
+    if value > maximum:
+        raise BadRequest(f"{key}: must be <= {maximum}")
     return value
 
 
@@ -219,7 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
         command = [c for c in query.get("command") or []]
         if not command:
             raise BadRequest("you must specify at least 1 command")
-        timeout = _int(query, "timeoutSeconds", 1)
+        timeout = _int(query, "timeoutSeconds", 1, 2**31 - 1)  # a wait() of 2^63 s overflows
         try:
             result = kubelet.exec_in(pod, container, command,
                                      float(timeout) if timeout is not None else DEFAULT_EXEC_TIMEOUT)

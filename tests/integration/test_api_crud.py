@@ -7,6 +7,7 @@ need flags or restart/kill the server start their own."""
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -581,6 +582,35 @@ def test_pod_log_is_proxied_to_the_kubelet(client: httpx.Client, namespace: str)
     assert r.status_code == 400 and "at least 1 command" in r.json()["message"]
     r = client.post(object_url("", "Pod", "stranded", namespace, sub="exec"), params={"command": ["true"]})
     assert r.status_code == 503 and r.json()["reason"] == "ServiceUnavailable"
+
+
+class _IPv6Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def test_pod_log_reaches_a_kubelet_on_an_ipv6_address(client: httpx.Client, namespace: str) -> None:
+    """The kubelet URL puts an IPv6 node address in brackets; a garbage address is a 503."""
+    v6_node, junk_node = f"{namespace}-v6-node", f"{namespace}-junk-node"
+    kubelet = _IPv6Server(("::1", 0), _FakeKubelet)
+    threading.Thread(target=kubelet.serve_forever, daemon=True).start()
+    try:
+        node = sample("Node", v6_node)
+        node["status"]["addresses"] = [{"type": "InternalIP", "address": "::1"}]
+        node["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": kubelet.server_address[1]}}
+        create(client, "Node", node)
+        create(client, "Pod", pod("logged-v6", node=v6_node), namespace)
+        r = client.get(object_url("", "Pod", "logged-v6", namespace, sub="log"))
+        assert r.status_code == 200, r.text
+        assert r.text.startswith(f"log of /containerLogs/{namespace}/logged-v6/app")
+    finally:
+        kubelet.shutdown()
+    node = sample("Node", junk_node)
+    node["status"]["addresses"] = [{"type": "InternalIP", "address": "a b/c@d"}]
+    node["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": 10250}}
+    create(client, "Node", node)
+    create(client, "Pod", pod("junk-addressed", node=junk_node), namespace)
+    r = client.get(object_url("", "Pod", "junk-addressed", namespace, sub="log"))
+    assert r.status_code == 503 and r.json()["reason"] == "ServiceUnavailable", r.text
 
 
 # ---------------------------------------------------------------- durability

@@ -67,6 +67,19 @@ def _deep(n: int) -> bytes:
     return b"[" * n + b"]" * n
 
 
+def _cm_json(name: str, x: bytes) -> bytes:
+    """A ConfigMap whose extra field `x` holds the raw JSON `x`."""
+    return b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"' + name.encode() + b'"},"x":' + x + b"}"
+
+
+def _cm_yaml(name: str, x: bytes) -> bytes:
+    return b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name.encode() + b"}\nx: " + x + b"\n"
+
+
+JSON_CT = {"Content-Type": "application/json"}
+YAML_CT = {"Content-Type": "application/yaml"}
+
+
 CASES = [
     Case("malformed-json", "POST", PODS, 400, "BadRequest", "JSON", raw=b'{"apiVersion": "v1", "kind": ',
          headers={"Content-Type": "application/json"}),
@@ -218,6 +231,43 @@ CASES = [
          headers={"Accept": "application/vnd.kubernetes.protobuf"}),
     Case("status-put-wrong-type", "PUT", PODS + "/seed-pod/status", 422, "Invalid", "status",
          json_body=with_(pod("seed-pod"), "status", {"phase": 7})),
+    # Bodies that decode but could not be stored and served back: before they were
+    # refused, one nested 252 levels was stored and every later LIST of its kind was a 500.
+    Case("nested-too-deep-to-list", "POST", CMS, 400, "BadRequest", "nested", raw=_cm_json("deep", _deep(252)),
+         headers=JSON_CT),
+    Case("nested-101-levels", "POST", CMS, 400, "BadRequest", "nested", raw=_cm_json("deep", _deep(100)),
+         headers=JSON_CT),
+    Case("yaml-nested-too-deep", "POST", CMS, 400, "BadRequest", "nested", raw=_cm_yaml("deep", _deep(150)),
+         headers=YAML_CT),
+    Case("yaml-recursive-alias", "POST", CMS, 400, "BadRequest", "nested", raw=_cm_yaml("loop", b"&a [*a]"),
+         headers=YAML_CT),
+    Case("yaml-integer-over-64-bits", "POST", CMS, 400, "BadRequest", "stored",
+         raw=_cm_yaml("big", b"123456789012345678901234567890"), headers=YAML_CT),
+    Case("yaml-nan", "POST", CMS, 400, "BadRequest", "cannot represent", raw=_cm_yaml("nan", b".nan"),
+         headers=YAML_CT),
+    Case("strict-integer-over-64-bits", "POST", CMS + "?fieldValidation=Strict", 400, "BadRequest", "stored",
+         raw=_cm_json("big", b"123456789012345678901234567890"), headers=JSON_CT),
+    Case("strict-lone-surrogate", "POST", CMS + "?fieldValidation=Strict", 400, "BadRequest", "stored",
+         raw=_cm_json("surrogate", b'"\\ud800"'), headers=JSON_CT),
+    Case("merge-patch-nested-too-deep", "PATCH", CMS + "/seed-cm", 400, "BadRequest", "nested",
+         raw=b'{"x":' + _deep(150) + b"}", headers=MERGE),
+    Case("replicas-over-int32", "POST", DEPLOYS, 422, "Invalid", "spec.replicas",
+         json_body=with_(DEPLOY, "spec.replicas", 2**31), cause_field="spec.replicas"),
+    Case("scale-replicas-over-int32", "PUT", DEPLOYS + "/seed-deploy/scale", 422, "Invalid", "spec.replicas",
+         json_body={"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "seed-deploy"},
+                    "spec": {"replicas": 2**40}}),
+    # Integer parameters beyond int64 (or a bound of their own): 400, not an overflow.
+    Case("limit-over-int64", "GET", PODS + "?limit=9223372036854775808", 400, "BadRequest", "limit"),
+    Case("watch-resource-version-over-int64", "GET", PODS + "?watch=1&resourceVersion=" + "1" * 31, 400,
+         "BadRequest", "resource version"),
+    Case("watch-timeout-400-digits", "GET", PODS + "?watch=1&timeoutSeconds=" + "1" * 400, 400, "BadRequest",
+         "timeoutSeconds"),
+    Case("grace-period-over-int64", "DELETE", CMS + "/seed-cm?gracePeriodSeconds=99999999999999999999", 422,
+         "Invalid", "gracePeriodSeconds"),
+    Case("exec-timeout-over-int32", "POST", PODS + "/seed-pod/exec?command=ls&timeoutSeconds=99999999999", 400,
+         "BadRequest", "timeoutSeconds"),
+    Case("finalize-metadata-not-an-object", "PUT", f"/api/v1/namespaces/{NS}/finalize", 400, "BadRequest",
+         "metadata", json_body={"metadata": "x", "spec": {}}),
 ]
 
 
@@ -282,3 +332,19 @@ def test_chunked_body_over_the_limit_is_refused_early(server: ApiServerProcess) 
         assert r.status_code == 413 and r.json()["reason"] == "RequestEntityTooLarge"
     assert sent < 64 or r is not None
     assert dump(server.url) == before
+
+
+def test_deeply_nested_object_within_the_limit_is_stored_and_listed(server: ApiServerProcess) -> None:
+    """The depth limit leaves room for real objects: 60 levels are stored, and listed
+    (JSON and Table, which wrap each object in more levels) like any other."""
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        r = c.post(CMS, content=_cm_json("nested-60", _deep(58)), headers=JSON_CT)
+        assert r.status_code == 201, r.text[:300]
+        try:
+            listed = c.get(CMS).json()["items"]
+            assert any(o["metadata"]["name"] == "nested-60" for o in listed)
+            table = c.get(CMS, params={"includeObject": "Object"},
+                          headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+            assert table.status_code == 200 and table.json()["kind"] == "Table", table.text[:300]
+        finally:
+            assert c.delete(CMS + "/nested-60").status_code == 200

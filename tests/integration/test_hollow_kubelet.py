@@ -96,10 +96,19 @@ def test_logs_exec_crash_loops_and_deletion(hollow: tuple[Agent, Client, list[Fa
     wait_for(lambda: client.get(Pod, "talk", "default").status.phase == "Running")
     # logs: API server -> the process' kubelet server -> the pod's hollow node
     assert wait_for(lambda: client.log("default", "talk") == "hello from a hollow pod\n")
+    # huge integers: a window older than the epoch is the whole log; a wait of 2^40 s is refused
+    r = httpx.get(f"http://127.0.0.1:{agent.port}/containerLogs/default/talk/talker",
+                  params={"sinceSeconds": str(2**62)})
+    assert r.status_code == 200 and r.text == "hello from a hollow pod\n"
+    r = httpx.get(f"http://127.0.0.1:{agent.port}/containerLogs/default/talk/talker", params={"tailLines": "9" * 30})
+    assert r.status_code == 400 and r.json()["reason"] == "BadRequest"
     wait_for(lambda: client.get(Pod, "check", "default").status.phase == "Running")
     r = httpx.post(f"http://127.0.0.1:{agent.port}/exec/default/check/checker", params={"command": ["echo", "hi"]})
     assert r.status_code == 200 and r.json() == {"kind": "ExecResult", "apiVersion": "v1", "exitCode": 0,
                                                  "output": "hi\n"}
+    r = httpx.post(f"http://127.0.0.1:{agent.port}/exec/default/check/checker",
+                   params={"command": ["true"], "timeoutSeconds": str(2**40)})
+    assert r.status_code == 400 and "timeoutSeconds" in r.json()["message"]
     r = httpx.post(f"http://127.0.0.1:{agent.port}/exec/default/nope/x", params={"command": ["true"]})
     assert r.status_code == 404 and r.json()["reason"] == "NotFound"
 

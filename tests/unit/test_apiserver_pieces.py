@@ -12,7 +12,7 @@ import pytest
 
 from mkube.api.errors import ApiError
 from mkube.api.kinds import ResourceType, by_path
-from mkube.apiserver import bodies, deletion, protobuf
+from mkube.apiserver import bodies, deletion, meta, patching, protobuf
 from mkube.apiserver.app import create_app
 from mkube.apiserver.deletion import DeleteOptions, plan_delete, should_remove_on_update
 from mkube.apiserver.options import ApiServerOptions
@@ -76,6 +76,58 @@ def test_decode_bodies() -> None:
         with pytest.raises(ApiError) as exc:
             bodies.decode_object(raw, ctype)
         assert exc.value.code == code
+
+
+def _nested(depth: int) -> Any:
+    """A value `depth` containers deep: depth-1 lists around an empty object."""
+    value: Any = {}
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_check_storable_bounds_what_can_be_served_back() -> None:
+    bodies.check_storable(_nested(bodies.MAX_DEPTH), "x")  # the limit itself is fine
+    bodies.check_storable({"a": 1, "b": [1.5, "s", None, True], "c": 2**64 - 1}, "x")
+    bodies.check_storable(7, "x")  # a scalar patch document reaches here too
+    bad = [(_nested(bodies.MAX_DEPTH + 1), "nested"), ({"n": float("nan")}, "cannot represent"),
+           ([float("inf")], "cannot represent"), (float("-inf"), "cannot represent"),
+           ({"big": 2**64}, "cannot be stored"), ({"s": "\ud800"}, "cannot be stored"),
+           ({1: "non-string key"}, "cannot be stored")]
+    for value, needle in bad:
+        with pytest.raises(ApiError) as exc:
+            bodies.check_storable(value, "the thing")
+        assert exc.value.code == 400 and needle in exc.value.message and "the thing" in exc.value.message
+
+
+def test_a_patch_whose_result_is_too_deep_is_refused() -> None:
+    """Each document within the limit, the merged object beyond it: 400, and the
+    original is untouched."""
+    half = bodies.MAX_DEPTH // 2 + 5
+    original = {"metadata": {"name": "c"}, "x": _nested(half)}
+    deepest: Any = original["x"]
+    pointer = "/x"
+    while deepest and isinstance(deepest, list):
+        deepest, pointer = deepest[0], pointer + "/0"
+    doc = [{"op": "add", "path": pointer + "/y", "value": _nested(half)}]
+    with pytest.raises(ApiError) as exc:
+        patching.apply(CMS, bodies.JSON_PATCH, original, doc)
+    assert exc.value.code == 400 and "nested" in exc.value.message
+    assert original == {"metadata": {"name": "c"}, "x": _nested(half)}
+
+
+def test_huge_grace_periods_and_offsets_do_not_overflow() -> None:
+    far = meta.parse_rfc3339(meta.now_rfc3339(2**63))
+    assert far is not None and far.year > 2100  # clamped to a century, not an OverflowError
+    with pytest.raises(ApiError) as exc:
+        deletion.parse_delete_options({"gracePeriodSeconds": str(2**63)}, None, False)
+    assert exc.value.code == 422 and "gracePeriodSeconds" in str(exc.value.to_status())
+    with pytest.raises(ApiError) as exc:
+        deletion.parse_delete_options({}, {"gracePeriodSeconds": 1e300}, False)
+    assert exc.value.code == 422
+    action, new = plan_delete(PODS, {**_pod("n"), "spec": {**_pod("n")["spec"],
+                                                           "terminationGracePeriodSeconds": 2**62}}, DeleteOptions())
+    assert action == "update" and new["metadata"]["deletionGracePeriodSeconds"] == 2**62
 
 
 def _varint(n: int) -> bytes:
