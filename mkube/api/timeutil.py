@@ -24,11 +24,16 @@ def now_str() -> str:
 
 
 def parse_time(value: str | None) -> datetime | None:
-    """Parse what Kubernetes writes (with or without fractions, `Z` or offset); None stays None."""
+    """Parse what Kubernetes writes (with or without fractions, `Z` or offset). None for
+    None, "" and anything unparsable: callers treat an unknown time as unknown, so a
+    garbage time some client stored cannot make a controller fail (and retry) forever."""
     if not value:
         return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    t = datetime.fromisoformat(text)
+    try:
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        t = datetime.fromisoformat(text)
+    except (ValueError, TypeError, AttributeError):
+        return None
     return t if t.tzinfo else t.replace(tzinfo=UTC)

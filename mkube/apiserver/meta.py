@@ -33,10 +33,7 @@ _CENTURY_S = 100 * 365 * 86400
 
 
 def parse_rfc3339(value: str | None) -> datetime | None:
-    try:
-        return timeutil.parse_time(value)
-    except (ValueError, AttributeError, TypeError):
-        return None
+    return timeutil.parse_time(value)
 
 
 def generate_name(prefix: str) -> str:
@@ -93,6 +90,8 @@ def resource_version_of(obj: Obj) -> int | None:
 def parse_resource_version(raw: Any) -> int | None:
     if raw in (None, ""):
         return None
+    if isinstance(raw, str) and not (raw.isascii() and raw.isdigit()):  # int() takes " 1", "1_0", "١"
+        raise BadRequest(f"invalid resource version: {raw!r}")
     try:
         value = int(raw)
     except (TypeError, ValueError):

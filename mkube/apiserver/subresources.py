@@ -5,6 +5,8 @@ namespaces/finalize."""
 from __future__ import annotations
 
 import copy
+import ipaddress
+import re
 from typing import Any
 
 import httpx
@@ -202,11 +204,24 @@ def _node_endpoint(node: Obj) -> tuple[str, int]:
     if not ip:
         ip = next((a.get("address") for a in addresses if isinstance(a, dict) and a.get("address")), None)
     port = (((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port"))
-    if not ip or not isinstance(port, int) or port <= 0:
+    if not isinstance(ip, str) or not _host_address(ip) or not isinstance(port, int) or not 0 < port < 65536:
         name = (node.get("metadata") or {}).get("name", "")
         raise ServiceUnavailable(f'node "{name}" has no reachable kubelet endpoint (status.addresses InternalIP / '
                                  f"status.daemonEndpoints.kubeletEndpoint.Port)")
-    return (f"[{ip}]" if ":" in ip and not ip.startswith("[") else ip), port  # an IPv6 address goes in brackets
+    return (f"[{ip}]" if ":" in ip else ip), port  # an IPv6 address goes in brackets
+
+
+_DNS_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+def _host_address(address: str) -> bool:
+    """An IP address or a DNS name: anything else (a path, a user@, a port) would be
+    pasted into the kubelet URL and send the request elsewhere."""
+    try:
+        ipaddress.ip_address(address)
+        return True
+    except ValueError:
+        return _DNS_NAME.fullmatch(address) is not None
 
 
 async def _kubelet_target(r: ResourceRequest) -> tuple[str, str, str, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
@@ -62,7 +63,11 @@ def run_workers(queue: WorkQueue[K], sync_fn: Callable[[K], None], n: int = 1, n
 
     def worker() -> None:
         while not queue.shutting_down:
-            process_next(queue, sync_fn, max_retries=max_retries, name=label)
+            try:
+                process_next(queue, sync_fn, max_retries=max_retries, name=label)
+            except Exception:  # a bug in the queue itself: a dead worker would stall the controller
+                log.exception("%s: worker loop failed; going on", label)
+                time.sleep(1.0)
 
     threads = [threading.Thread(target=worker, name=f"{label}-worker-{i}", daemon=True) for i in range(n)]
     for t in threads:

@@ -26,6 +26,7 @@ from typing import Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 
 DEFAULT_BASE_DELAY = 0.005
+MAX_DELAY = 86400.0  # the longest add_after delay and wait; longer ones are clamped to it
 DEFAULT_MAX_DELAY = 300.0
 
 
@@ -96,7 +97,9 @@ class WorkQueue(Generic[K]):
             if delay <= 0:
                 self._add_locked(key)
                 return
-            ready_at = self._clock() + delay
+            # A delay computed from a far-future time some client stored (2.5e11 s) would
+            # overflow Condition.wait; nothing needs to wait longer than a day (NaN too).
+            ready_at = self._clock() + (delay if delay < MAX_DELAY else MAX_DELAY)
             current = self._ready_at.get(key)
             if current is not None and current <= ready_at:
                 return
@@ -154,7 +157,7 @@ class WorkQueue(Generic[K]):
                     if remaining <= 0:
                         return None
                     wait = remaining if wait is None else min(wait, remaining)
-                self._cond.wait(wait)
+                self._cond.wait(None if wait is None else min(wait, MAX_DELAY))
 
     def done(self, key: K) -> None:
         """Finish processing `key`; if it was added meanwhile, queue it again."""

@@ -169,12 +169,10 @@ class _Handler(BaseHTTPRequestHandler):
             since = time.time() - since_seconds
         since_time = (query.get("sinceTime") or [""])[-1]
         if since_time:
-            try:
-                t = parse_time(since_time)
-            except ValueError:
-                raise BadRequest(f"sinceTime: invalid RFC 3339 time {since_time!r}") from None
-            if t is not None:
-                since = max(since or 0.0, t.timestamp())
+            t = parse_time(since_time)
+            if t is None:
+                raise BadRequest(f"sinceTime: invalid RFC 3339 time {since_time!r}")
+            since = max(since or 0.0, t.timestamp())
         info = kubelet.log_container(pod, container, _flag(query, "previous"))
         try:
             chunks = kubelet.runtime.logs(info.id, follow=follow, tail=tail, since=since,

@@ -604,13 +604,17 @@ def test_pod_log_reaches_a_kubelet_on_an_ipv6_address(client: httpx.Client, name
         assert r.text.startswith(f"log of /containerLogs/{namespace}/logged-v6/app")
     finally:
         kubelet.shutdown()
-    node = sample("Node", junk_node)
-    node["status"]["addresses"] = [{"type": "InternalIP", "address": "a b/c@d"}]
-    node["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": 10250}}
-    create(client, "Node", node)
-    create(client, "Pod", pod("junk-addressed", node=junk_node), namespace)
-    r = client.get(object_url("", "Pod", "junk-addressed", namespace, sub="log"))
-    assert r.status_code == 503 and r.json()["reason"] == "ServiceUnavailable", r.text
+    # an address that is no IP or DNS name is never pasted into the URL ("127.0.0.1/x"
+    # would send the request to 127.0.0.1 with a path of the node's choosing)
+    for i, junk in enumerate(("a b/c@d", "127.0.0.1/24", "user@127.0.0.1", "[::1]")):
+        node = sample("Node", f"{junk_node}-{i}")
+        node["status"]["addresses"] = [{"type": "InternalIP", "address": junk}]
+        node["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": 10250}}
+        create(client, "Node", node)
+        create(client, "Pod", pod(f"junk-addressed-{i}", node=f"{junk_node}-{i}"), namespace)
+        r = client.get(object_url("", "Pod", f"junk-addressed-{i}", namespace, sub="log"))
+        assert r.status_code == 503 and r.json()["reason"] == "ServiceUnavailable", (junk, r.text)
+        assert "no reachable kubelet endpoint" in r.json()["message"]
 
 
 # ---------------------------------------------------------------- durability

@@ -266,6 +266,10 @@ CASES = [
          "Invalid", "gracePeriodSeconds"),
     Case("exec-timeout-over-int32", "POST", PODS + "/seed-pod/exec?command=ls&timeoutSeconds=99999999999", 400,
          "BadRequest", "timeoutSeconds"),
+    Case("resource-version-with-underscore", "GET", PODS + "?resourceVersion=1_0", 400, "BadRequest",
+         "resource version"),
+    Case("resource-version-arabic-digit", "GET", PODS + "?resourceVersion=%D9%A1", 400, "BadRequest",
+         "resource version"),
     Case("finalize-metadata-not-an-object", "PUT", f"/api/v1/namespaces/{NS}/finalize", 400, "BadRequest",
          "metadata", json_body={"metadata": "x", "spec": {}}),
 ]
@@ -348,3 +352,12 @@ def test_deeply_nested_object_within_the_limit_is_stored_and_listed(server: ApiS
             assert table.status_code == 200 and table.json()["kind"] == "Table", table.text[:300]
         finally:
             assert c.delete(CMS + "/nested-60").status_code == 200
+
+
+def test_the_largest_limit_lists_everything(server: ApiServerProcess) -> None:
+    """limit=2^63-1 is a valid int64: the page asked of SQLite must not overflow."""
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        for query in ("", "&labelSelector=a!%3Db", "&fieldSelector=metadata.name!%3Dx"):
+            r = c.get(f"{PODS}?limit=9223372036854775807{query}")
+            assert r.status_code == 200, r.text[:300]
+            assert [o["metadata"]["name"] for o in r.json()["items"]] == ["seed-pod"]

@@ -9,7 +9,7 @@ import pytest
 
 from mkube.api.errors import Conflict
 from mkube.client.controller import drain, process_next, run_workers
-from mkube.client.workqueue import WorkQueue
+from mkube.client.workqueue import MAX_DELAY, WorkQueue
 
 
 class FakeClock:
@@ -105,6 +105,56 @@ def test_add_after_waits_and_earliest_time_wins() -> None:
     q.done("c")
     clock.now += 100
     assert q.get(0) is None  # the superseded entry does not fire again
+
+
+def test_absurd_delays_are_clamped_to_a_day() -> None:
+    """A delay computed from a far-future time a client stored (year 9999: 2.5e11 s) or a
+    NaN used to overflow Condition.wait and kill the worker thread."""
+    clock = FakeClock()
+    q: WorkQueue[str] = WorkQueue(clock=clock)
+    q.add_after("far", 2.5e11)
+    q.add_after("nan", float("nan"))
+    q.add_after("inf", float("inf"))
+    assert q.get(0) is None
+    clock.now += MAX_DELAY - 1
+    assert q.get(0) is None
+    clock.now += 1
+    assert sorted(k for k in (q.get(0), q.get(0), q.get(0)) if k) == ["far", "inf", "nan"]
+
+
+def test_a_blocked_get_survives_a_far_future_key() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    q.add_after("far", 2.5e11)  # Condition.wait(2.5e11) raises OverflowError
+    got: list[str | None] = []
+    getter = threading.Thread(target=lambda: got.append(q.get()))
+    getter.start()
+    time.sleep(0.1)
+    q.add("now")
+    getter.join(5)
+    assert got == ["now"]
+
+
+def test_a_failing_queue_does_not_kill_the_workers() -> None:
+    class Flaky(WorkQueue[str]):
+        failures = 0
+
+        def get(self, timeout: float | None = None) -> str | None:
+            if self.failures < 2:
+                self.failures += 1
+                raise OverflowError("boom")
+            return super().get(timeout)
+
+    q = Flaky()
+    seen: list[str] = []
+    threads = run_workers(q, seen.append, n=1, name="flaky")
+    q.add("a")
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+    q.shutdown()
+    for t in threads:
+        t.join(5)
+    assert seen == ["a"]
 
 
 def test_add_after_with_real_time_wakes_blocked_get() -> None:

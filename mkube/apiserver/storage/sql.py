@@ -57,6 +57,8 @@ _COMPACT_BATCH = 5000  # log rows deleted per compaction transaction
 _POLL_CHUNK = 1000
 _GC_PAUSE_ROWS = 1000  # decode at least this many bodies with the cyclic GC paused
 
+_MAX_PAGE_ROWS = 10_000  # rows fetched per query of a paginated LIST; it loops for more
+
 
 class _GcPause:
     """Pause the cyclic garbage collector while decoding many bodies.
@@ -472,7 +474,8 @@ class SqlStore:
                                 items.append(obj)
                 return items, revision, None, None
 
-            chunk = limit + 1 if predicate is None else max(2 * limit, 500)
+            # limit may be up to 2^63-1: the page asked of SQLite must stay a 64-bit integer
+            chunk = min(limit + 1 if predicate is None else max(2 * limit, 500), _MAX_PAGE_ROWS)
             start = after
             last_key: tuple[str, str] | None = None
             more = False

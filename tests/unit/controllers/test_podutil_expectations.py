@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mkube.api.timeutil import format_time, now
+from mkube.api.timeutil import format_time, now, parse_time
 from mkube.api.types import ContainerStatus, ObjectMeta, Pod, PodCondition, PodSpec, PodStatus
 from mkube.controllers.expectations import Expectations
-from mkube.controllers.podutil import is_pod_active, is_pod_available, pods_to_delete
+from mkube.controllers.podutil import available_in, is_pod_active, is_pod_available, pods_to_delete
 
 
 def pod(name: str, node: str | None = "n1", phase: str = "Running", ready: bool | None = True,
@@ -71,6 +71,17 @@ def test_active_and_available() -> None:
     assert not is_pod_available(pod("x", ready_for=3), 10)
     assert is_pod_available(pod("x", ready_for=0), 0)
     assert not is_pod_available(pod("x", ready=False), 0)
+
+
+def test_a_garbage_ready_time_is_unknown_not_an_error() -> None:
+    """Any client can write a pod's status; a time that does not parse must not make the
+    ReplicaSet controller fail (and retry) on that pod forever."""
+    for junk in ("garbage", "1e10", "2020-02-30T00:00:00Z", "\uff12\uff10\uff12\uff10-01-01T00:00:00Z"):
+        p = pod("x", ready_for=30)
+        p.status.conditions[0].last_transition_time = junk  # type: ignore[index]
+        assert parse_time(junk) is None
+        assert not is_pod_available(p, 10) and available_in(p, 10) is None
+        assert is_pod_available(p, 0)  # without minReadySeconds the time is not needed
 
 
 def test_expectations_block_until_observed_or_expired() -> None:
