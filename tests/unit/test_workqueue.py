@@ -52,14 +52,19 @@ def test_done_without_readd_does_not_requeue() -> None:
     assert len(q) == 0
 
 
+def blocked_get_then_add(q: WorkQueue[str], key: str, got: list[str | None]) -> None:
+    """A thread blocks in q.get(); `key` is added while it waits; its result lands in `got`."""
+    getter = threading.Thread(target=lambda: got.append(q.get()))
+    getter.start()
+    time.sleep(0.1)
+    q.add(key)
+    getter.join(5)
+
+
 def test_get_blocks_until_add_and_shutdown_wakes_getters() -> None:
     q: WorkQueue[str] = WorkQueue()
     got: list[str | None] = []
-    t = threading.Thread(target=lambda: got.append(q.get()))
-    t.start()
-    time.sleep(0.05)
-    q.add("x")
-    t.join(2)
+    blocked_get_then_add(q, "x", got)
     assert got == ["x"]
 
     waiters = [threading.Thread(target=lambda: got.append(q.get())) for _ in range(3)]
@@ -126,11 +131,7 @@ def test_a_blocked_get_survives_a_far_future_key() -> None:
     q: WorkQueue[str] = WorkQueue()
     q.add_after("far", 2.5e11)  # Condition.wait(2.5e11) raises OverflowError
     got: list[str | None] = []
-    getter = threading.Thread(target=lambda: got.append(q.get()))
-    getter.start()
-    time.sleep(0.1)
-    q.add("now")
-    getter.join(5)
+    blocked_get_then_add(q, "now", got)
     assert got == ["now"]
 
 
