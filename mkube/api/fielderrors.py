@@ -23,6 +23,7 @@ Obj = dict[str, Any]
 
 INT32_MAX = 2**31 - 1  # bound of Kubernetes' int32 fields (replicas, most *Seconds)
 
+
 def fmt_value(value: Any) -> str:
     """A value as Kubernetes prints it in messages: strings quoted, numbers bare."""
     if isinstance(value, bool):
