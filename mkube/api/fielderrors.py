@@ -22,6 +22,7 @@ from mkube.api.kinds import ResourceType
 Obj = dict[str, Any]
 
 INT32_MAX = 2**31 - 1  # bound of Kubernetes' int32 fields (replicas, most *Seconds)
+INT64_MAX = 2**63 - 1  # bound of its int64 ones (resource versions, query parameters, grace periods)
 
 
 def fmt_value(value: Any) -> str:

@@ -130,7 +130,7 @@ def check_storable(value: Any, what: str) -> None:
         for child in container.values() if isinstance(container, dict) else container:
             if isinstance(child, dict | list):
                 pending.append((child, depth + 1))
-            elif type(child) is float and not math.isfinite(child):
+            elif type(child) is float:
                 _check_finite(child, what)
     try:
         orjson.dumps(value)

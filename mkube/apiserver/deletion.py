@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mkube.api.errors import ApiError, BadRequest, Cause, Conflict, Invalid, is_conflict
+from mkube.api.fielderrors import INT64_MAX
 from mkube.api.kinds import ResourceType
 from mkube.apiserver import meta
 from mkube.apiserver.context import ServerContext
-from mkube.apiserver.meta import INT64_MAX
 
 Obj = dict[str, Any]
 POLICIES = ("Orphan", "Background", "Foreground")

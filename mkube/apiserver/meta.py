@@ -13,13 +13,13 @@ from typing import Any
 
 from mkube.api import timeutil
 from mkube.api.errors import BadRequest
+from mkube.api.fielderrors import INT64_MAX
 
 Obj = dict[str, Any]
 
 _ALPHANUM = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet Kubernetes uses for generateName
 _GENERATED_SUFFIX = 5
 _MAX_NAME = 253
-INT64_MAX = 2**63 - 1  # Kubernetes' integers (resource versions, query parameters) are int64
 
 
 def now_rfc3339(offset_seconds: float = 0.0) -> str:

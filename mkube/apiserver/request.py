@@ -9,9 +9,9 @@ from typing import Any
 from starlette.requests import Request
 
 from mkube.api.errors import BadRequest
+from mkube.api.fielderrors import INT64_MAX
 from mkube.api.kinds import ResourceType
 from mkube.apiserver.context import ServerContext
-from mkube.apiserver.meta import INT64_MAX
 
 Obj = dict[str, Any]
 

@@ -274,7 +274,7 @@ async def pod_log(r: ResourceRequest) -> Response:
     try:
         req = client.build_request("GET", url, params=params, headers=auth_http.kubelet_headers(r.ctx, node_name))
         upstream = await client.send(req, stream=True)
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: a garbage node address
+    except httpx.HTTPError as exc:
         raise ServiceUnavailable(f'the kubelet of node "{node_name}" at {ip}:{port} is unreachable: '
                                  f"{type(exc).__name__}") from None
     if upstream.status_code != 200:
@@ -324,7 +324,7 @@ async def pod_exec(r: ResourceRequest) -> Response:
     try:
         upstream = await client.post(url, params=params, headers=auth_http.kubelet_headers(r.ctx, node_name),
                                      timeout=httpx.Timeout(10.0, read=(timeout or 60) + 10.0))
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: a garbage node address
+    except httpx.HTTPError as exc:
         raise ServiceUnavailable(f'the kubelet of node "{node_name}" at {ip}:{port} is unreachable: '
                                  f"{type(exc).__name__}") from None
     return Response(upstream.content, status_code=upstream.status_code, media_type="application/json")

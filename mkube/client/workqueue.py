@@ -26,7 +26,7 @@ from typing import Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 
 DEFAULT_BASE_DELAY = 0.005
-MAX_DELAY = 86400.0  # the longest add_after delay and wait; longer ones are clamped to it
+LONGEST_WAIT = 86400.0  # add_after delays and condition waits are clamped to this (not a backoff setting)
 DEFAULT_MAX_DELAY = 300.0
 
 
@@ -99,7 +99,7 @@ class WorkQueue(Generic[K]):
                 return
             # A delay computed from a far-future time some client stored (2.5e11 s) would
             # overflow Condition.wait; nothing needs to wait longer than a day (NaN too).
-            ready_at = self._clock() + (delay if delay < MAX_DELAY else MAX_DELAY)
+            ready_at = self._clock() + (delay if delay < LONGEST_WAIT else LONGEST_WAIT)
             current = self._ready_at.get(key)
             if current is not None and current <= ready_at:
                 return
@@ -157,7 +157,7 @@ class WorkQueue(Generic[K]):
                     if remaining <= 0:
                         return None
                     wait = remaining if wait is None else min(wait, remaining)
-                self._cond.wait(None if wait is None else min(wait, MAX_DELAY))
+                self._cond.wait(None if wait is None else min(wait, LONGEST_WAIT))
 
     def done(self, key: K) -> None:
         """Finish processing `key`; if it was added meanwhile, queue it again."""

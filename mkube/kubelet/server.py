@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mkube.api.errors import ApiError, BadRequest, NotFound, Unauthorized
+from mkube.api.fielderrors import INT32_MAX, INT64_MAX
 from mkube.api.timeutil import parse_time
 from mkube.api.types import Pod
 from mkube.kubelet.runtime.base import ContainerRuntimeError, ExecTimeout
@@ -74,7 +75,7 @@ def _flag(query: Mapping[str, list[str]], key: str) -> bool:
     return (query.get(key) or ["false"])[-1].lower() in ("true", "1", "yes")
 
 
-def _int(query: Mapping[str, list[str]], key: str, minimum: int = 0, maximum: int = 2**63 - 1) -> int | None:
+def _int(query: Mapping[str, list[str]], key: str, minimum: int = 0, maximum: int = INT64_MAX) -> int | None:
     raw = (query.get(key) or [""])[-1]
     if raw == "":
         return None
@@ -219,7 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
         command = [c for c in query.get("command") or []]
         if not command:
             raise BadRequest("you must specify at least 1 command")
-        timeout = _int(query, "timeoutSeconds", 1, 2**31 - 1)  # a wait() of 2^63 s overflows
+        timeout = _int(query, "timeoutSeconds", 1, INT32_MAX)  # a wait() of 2^63 s overflows
         try:
             result = kubelet.exec_in(pod, container, command,
                                      float(timeout) if timeout is not None else DEFAULT_EXEC_TIMEOUT)

@@ -9,7 +9,7 @@ import pytest
 
 from mkube.api.errors import Conflict
 from mkube.client.controller import drain, process_next, run_workers
-from mkube.client.workqueue import MAX_DELAY, WorkQueue
+from mkube.client.workqueue import LONGEST_WAIT, WorkQueue
 
 
 class FakeClock:
@@ -121,7 +121,7 @@ def test_absurd_delays_are_clamped_to_a_day() -> None:
     q.add_after("nan", float("nan"))
     q.add_after("inf", float("inf"))
     assert q.get(0) is None
-    clock.now += MAX_DELAY - 1
+    clock.now += LONGEST_WAIT - 1
     assert q.get(0) is None
     clock.now += 1
     assert sorted(k for k in (q.get(0), q.get(0), q.get(0)) if k) == ["far", "inf", "nan"]
